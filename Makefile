@@ -1,0 +1,28 @@
+# Sluice build entry points. `make test` is what CI (.ci/run) runs on a clean clone.
+GO ?= go
+
+.PHONY: all build test bench vet proto clean
+
+all: build
+
+build:
+	$(GO) build ./...
+	$(GO) build -o bin/sluice ./cmd/sluice
+
+# Installs what the tests need (MinIO built from the Go module proxy into a cache folder
+# outside the module), then go vet and go test -race over everything.
+test:
+	./scripts/test.sh
+
+vet:
+	$(GO) vet ./...
+
+# Benchmarks: figures stand beside their references measured in the same run.
+BENCH ?= .
+BENCHTIME ?= 3x
+bench:
+	SLUICE_MINIO_BIN="$$(. scripts/tools.sh && ensure_minio)" \
+		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./blocks/... ./ufs/...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,142 @@
+package arch
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/sluicedata/sluice"
+
+// rules lists, for each package (a path relative to the module; a trailing "/..." covers
+// the package and everything below it), the module packages it may depend on, directly
+// or not. The most specific rule applies. A package may always depend on packages below
+// itself. This is a statement of policy, in the manner of go/build's deps_test.go.
+var rules = []struct {
+	pkg   string
+	allow []string
+}{
+	// Leaves: stdlib, their SDKs and generated code only.
+	{"api/...", nil},
+	{"blocks/...", nil},
+	{"lineage/...", nil},
+	{"ufs", nil},
+	// UFS backends know only the ufs contract; the conformance suite likewise.
+	{"ufs/...", []string{"ufs"}},
+	{"recompute/...", []string{"lineage"}},
+	// The framework scheduler knows nothing of the master.
+	{"scheduler/...", []string{"api/...", "lineage"}},
+	{"integrations/...", []string{"scheduler/...", "api/...", "client", "lineage"}},
+	// The master never imports executor or scheduler internals, nor picks UFS backends.
+	{"master/...", []string{"lineage", "recompute", "ufs", "api/..."}},
+	{"executor/...", []string{"blocks", "ufs", "api/..."}},
+	{"client/...", []string{"api/..."}},
+	{"examples/...", []string{"client", "api/..."}},
+	// Test harnesses may wire anything but the command.
+	{"internal/testcluster", []string{"api/...", "blocks", "ufs/...", "lineage", "recompute", "scheduler/...", "master/...", "executor/...", "client/..."}},
+	{"internal/...", nil},
+	{"cmd/...", []string{"..."}},
+}
+
+func TestImportDirections(t *testing.T) {
+	out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	checked := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		pkg := rel(fields[0])
+		allow, ok := rule(pkg)
+		if !ok {
+			t.Errorf("package %s has no rule in deps_test.go: add one that states where it sits", pkg)
+			continue
+		}
+		checked++
+		for _, dep := range fields[1:] {
+			if !strings.HasPrefix(dep, module+"/") {
+				continue // stdlib or another module
+			}
+			d := rel(dep)
+			if d == pkg || strings.HasPrefix(d, pkg+"/") || matchesAny(d, allow) {
+				continue
+			}
+			t.Errorf("%s must not depend on %s (DESIGN.md, \"Layout and dependency direction\")", pkg, d)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("go list listed no packages")
+	}
+}
+
+func TestRule_MostSpecificWins(t *testing.T) {
+	tests := []struct {
+		pkg, dep string
+		want     bool
+	}{
+		{"ufs/s3", "ufs", true},
+		{"ufs", "blocks", false},
+		{"master", "executor", false},
+		{"master", "ufs", true},
+		{"master", "ufs/local", false},
+		{"executor", "master", false},
+		{"client", "api/sluicepb", true},
+		{"client", "master", false},
+		{"scheduler", "master", false},
+		{"cmd/sluice", "integrations/nomad", true},
+		{"internal/testcluster", "master", true},
+		{"internal/arch", "master", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pkg+"->"+tt.dep, func(t *testing.T) {
+			allow, ok := rule(tt.pkg)
+			if !ok {
+				t.Fatalf("no rule for %s", tt.pkg)
+			}
+			if got := matchesAny(tt.dep, allow); got != tt.want {
+				t.Errorf("allowed = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func rel(importPath string) string {
+	if importPath == module {
+		return "."
+	}
+	return strings.TrimPrefix(importPath, module+"/")
+}
+
+// rule returns the allow list of the most specific rule covering pkg.
+func rule(pkg string) ([]string, bool) {
+	best, bestLen, found := []string(nil), -1, false
+	for _, r := range rules {
+		if match(pkg, r.pkg) && len(r.pkg) > bestLen {
+			best, bestLen, found = r.allow, len(r.pkg), true
+		}
+	}
+	return best, found
+}
+
+func matchesAny(pkg string, patterns []string) bool {
+	for _, p := range patterns {
+		if match(pkg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func match(pkg, pattern string) bool {
+	if pattern == "..." {
+		return true
+	}
+	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return pkg == base || strings.HasPrefix(pkg, base+"/")
+	}
+	return pkg == pattern
+}
