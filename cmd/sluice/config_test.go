@@ -86,13 +86,19 @@ func TestConfig_MissingExplicitFile(t *testing.T) {
 }
 
 func TestConfigKeys(t *testing.T) {
-	var out bytes.Buffer
-	app := newApp()
-	app.Writer = &out
-	if err := app.Run([]string{"sluice", "config", "keys"}); err != nil {
-		t.Fatal(err)
+	cmds := withEnv([]*cli.Command{{
+		Name: "executor",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "mem-tier-size", Value: "1GiB", Usage: "size of the MEM tier"},
+		},
+		Subcommands: []*cli.Command{{Name: "sub", Flags: []cli.Flag{&cli.BoolFlag{Name: "x", Usage: "x"}}}},
+	}})
+	got := configKeys(cmds, "")
+	want := []string{
+		"executor.mem-tier-size\tSLUICE_MEM_TIER_SIZE\tsize of the MEM tier (default \"1GiB\")",
+		"executor.sub.x\tSLUICE_X\tx (default false)",
 	}
-	if !strings.Contains(out.String(), "SLUICE_") {
-		t.Errorf("config keys printed no environment variables:\n%s", out.String())
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
