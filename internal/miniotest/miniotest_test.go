@@ -43,7 +43,6 @@ func TestFindBinary_Cache(t *testing.T) {
 	}
 }
 
-
 func writeExecutable(t *testing.T, p string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
