@@ -34,7 +34,7 @@ func testConcurrentWriters(t *testing.T, fsys ufs.FS) {
 			}
 			for f := range concFiles {
 				for i, name := range names(g, f) {
-					data := newContent(uint64(1000 + g*100 + f*10 + i)).bytes(0, concFileSize)
+					data := newContent(uint64(1000+g*100+f*10+i)).bytes(0, concFileSize)
 					if err := createErr(t, fsys, name, data); err != nil {
 						return fmt.Errorf("writer %d: %s: %w", g, name, err)
 					}
@@ -70,7 +70,7 @@ func testConcurrentSameFile(t *testing.T, fsys ufs.FS) {
 	committed := make([]bool, concWriters)
 	var eg errgroup.Group
 	for g := range concWriters {
-		contents[g] = newContent(uint64(2000 + g)).bytes(0, concFileSize+g)
+		contents[g] = newContent(uint64(2000+g)).bytes(0, concFileSize+g)
 		eg.Go(func() error {
 			err := createErr(t, fsys, "/same/f", contents[g])
 			if err != nil && !errors.Is(err, fs.ErrExist) {
