@@ -1,0 +1,262 @@
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+
+	iradix "github.com/hashicorp/go-immutable-radix"
+)
+
+// View is an immutable version of the whole state: what the state held after one
+// applied entry. Applies never change a View, they build the next one (the trees are
+// persistent radix trees that share what did not change), so a View may be read by any
+// number of goroutines for as long as they like, with no lock, and every answer it
+// gives is consistent with every other. A snapshot is a View written out.
+type View struct {
+	inodes   *iradix.Tree // inodeKey(id) → *Inode; the *Inode is never modified
+	children *iradix.Tree // childKey(parent, name) → uint64 child ID, sorted by name
+	ttl      *iradix.Tree // ttlKey(expiry, id) → nil, for inodes with a TTL
+	persist  *iradix.Tree // persistKey(state, id) → nil, for files
+	mounts   []Mount      // sorted by Path; replaced, never modified in place
+	nextID   uint64       // smallest ID no entry has reserved
+	applied  uint64       // Raft index of the last applied entry
+	files    int          // number of files (the rest of inodes are directories)
+}
+
+// reader is what path walks need; both View and an apply's txn provide it.
+type reader interface {
+	inode(id uint64) *Inode
+	child(parent uint64, name string) *Inode
+}
+
+func inodeKey(id uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), id) }
+
+func childKey(parent uint64, name string) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(name)), parent), name...)
+}
+
+func ttlKey(expiry int64, id uint64) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(expiry)^(1<<63))
+	return binary.BigEndian.AppendUint64(b, id)
+}
+
+func persistKey(s PersistenceState, id uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{byte(s)}, id)
+}
+
+func (v *View) inode(id uint64) *Inode {
+	x, ok := v.inodes.Get(inodeKey(id))
+	if !ok {
+		return nil
+	}
+	return x.(*Inode)
+}
+
+func (v *View) child(parent uint64, name string) *Inode {
+	x, ok := v.children.Get(childKey(parent, name))
+	if !ok {
+		return nil
+	}
+	return v.inode(x.(uint64))
+}
+
+// lookup walks a clean path from the root.
+func lookup(r reader, clean string) (*Inode, error) {
+	in := r.inode(RootID)
+	for _, name := range components(clean) {
+		if !in.Directory {
+			return nil, fmt.Errorf("%s: parent of %q is a file: %w", clean, name, ErrNotDirectory)
+		}
+		next := r.child(in.ID, name)
+		if next == nil {
+			return nil, fmt.Errorf("%s: %w", clean, ErrNotFound)
+		}
+		in = next
+	}
+	return in, nil
+}
+
+// pathOf rebuilds the path of an inode from its ancestors.
+func pathOf(r reader, in *Inode) string {
+	if in.ID == RootID {
+		return "/"
+	}
+	var names []string
+	for in != nil && in.ID != RootID {
+		names = append(names, in.Name)
+		in = r.inode(in.ParentID)
+	}
+	n := 0
+	for _, s := range names {
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	for i := len(names) - 1; i >= 0; i-- {
+		b = append(b, '/')
+		b = append(b, names[i]...)
+	}
+	return string(b)
+}
+
+// childIDs returns the IDs of the children of a directory, sorted by name.
+func childIDs(children *iradix.Node, parent uint64) []uint64 {
+	var ids []uint64
+	children.WalkPrefix(inodeKey(parent), func(_ []byte, v any) bool {
+		ids = append(ids, v.(uint64))
+		return false
+	})
+	return ids
+}
+
+// withPath returns a copy of in carrying its path.
+func withPath(in *Inode, p string) Inode {
+	c := *in
+	c.Path = p
+	return c
+}
+
+// Get returns the inode at path p.
+func (v *View) Get(p string) (Inode, error) {
+	clean, err := ValidatePath(p)
+	if err != nil {
+		return Inode{}, err
+	}
+	in, err := lookup(v, clean)
+	if err != nil {
+		return Inode{}, err
+	}
+	return withPath(in, clean), nil
+}
+
+// GetByID returns the inode with ID id.
+func (v *View) GetByID(id uint64) (Inode, error) {
+	in := v.inode(id)
+	if in == nil {
+		return Inode{}, fmt.Errorf("inode %d: %w", id, ErrNotFound)
+	}
+	return withPath(in, pathOf(v, in)), nil
+}
+
+// List returns the children of the directory at p, sorted by name. Listing a file
+// returns the file alone, as HDFS and Alluxio do.
+func (v *View) List(p string) ([]Inode, error) {
+	clean, err := ValidatePath(p)
+	if err != nil {
+		return nil, err
+	}
+	in, err := lookup(v, clean)
+	if err != nil {
+		return nil, err
+	}
+	if !in.Directory {
+		return []Inode{withPath(in, clean)}, nil
+	}
+	ids := childIDs(v.children.Root(), in.ID)
+	out := make([]Inode, 0, len(ids))
+	for _, id := range ids {
+		c := v.inode(id)
+		out = append(out, withPath(c, joinPath(clean, c.Name)))
+	}
+	return out, nil
+}
+
+// Walk calls fn for the inode at p and every inode below it, parents before children and
+// siblings by name. If fn returns fs.SkipDir for a directory its children are skipped;
+// fs.SkipAll ends the walk with nil; any other error ends it and is returned.
+func (v *View) Walk(p string, fn func(Inode) error) error {
+	clean, err := ValidatePath(p)
+	if err != nil {
+		return err
+	}
+	in, err := lookup(v, clean)
+	if err != nil {
+		return err
+	}
+	err = v.walk(in, clean, fn)
+	if errors.Is(err, fs.SkipAll) {
+		return nil
+	}
+	return err
+}
+
+func (v *View) walk(in *Inode, p string, fn func(Inode) error) error {
+	if err := fn(withPath(in, p)); err != nil {
+		if errors.Is(err, fs.SkipDir) && in.Directory {
+			return nil
+		}
+		return err
+	}
+	if !in.Directory {
+		return nil
+	}
+	for _, id := range childIDs(v.children.Root(), in.ID) {
+		c := v.inode(id)
+		if err := v.walk(c, joinPath(p, c.Name), fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FilesByPersistence yields the files in persistence state s, by ID.
+func (v *View) FilesByPersistence(s PersistenceState) iter.Seq[Inode] {
+	return func(yield func(Inode) bool) {
+		it := v.persist.Root().Iterator()
+		it.SeekPrefix([]byte{byte(s)})
+		for k, _, ok := it.Next(); ok; k, _, ok = it.Next() {
+			in := v.inode(binary.BigEndian.Uint64(k[1:]))
+			if !yield(withPath(in, pathOf(v, in))) {
+				return
+			}
+		}
+	}
+}
+
+// FileOfBlock returns the file that block blockID belongs to. It fails with ErrNotFound
+// if that file does not exist, is a directory, or has no block of that index.
+func (v *View) FileOfBlock(blockID uint64) (Inode, error) {
+	in := v.inode(FileIDOfBlock(blockID))
+	if in == nil || in.Directory || BlockIndex(blockID) >= in.BlockCount() {
+		return Inode{}, fmt.Errorf("block %d: %w", blockID, ErrNotFound)
+	}
+	return withPath(in, pathOf(v, in)), nil
+}
+
+// Expired yields the inodes whose TTL has expired at nowMs (CreationTimeMs+TTLMs <=
+// nowMs), soonest expiry first.
+func (v *View) Expired(nowMs int64) iter.Seq[Inode] {
+	return func(yield func(Inode) bool) {
+		it := v.ttl.Root().Iterator()
+		for k, _, ok := it.Next(); ok; k, _, ok = it.Next() {
+			if int64(binary.BigEndian.Uint64(k)^(1<<63)) > nowMs {
+				return
+			}
+			in := v.inode(binary.BigEndian.Uint64(k[8:]))
+			if !yield(withPath(in, pathOf(v, in))) {
+				return
+			}
+		}
+	}
+}
+
+// Counts are the sizes of a View.
+type Counts struct {
+	Files       int
+	Directories int
+	Mounts      int
+}
+
+// Counts returns the number of files, directories (the root included) and mounts.
+func (v *View) Counts() Counts {
+	return Counts{Files: v.files, Directories: v.inodes.Len() - v.files, Mounts: len(v.mounts)}
+}
+
+// NextID returns the smallest inode ID that no applied entry has reserved: where the
+// leader's IDAllocator starts.
+func (v *View) NextID() uint64 { return v.nextID }
+
+// AppliedIndex returns the Raft index of the last entry applied to reach this View.
+func (v *View) AppliedIndex() uint64 { return v.applied }
