@@ -17,6 +17,11 @@ test:
 vet:
 	$(GO) vet ./...
 
+# Regenerates api/sluicepb from every api/*.proto (protoc from Debian, pinned plugins via
+# go install into a cache folder); the generated code is committed.
+proto:
+	./scripts/proto.sh
+
 # Benchmarks: figures stand beside their references measured in the same run.
 BENCH ?= .
 BENCHTIME ?= 3x
