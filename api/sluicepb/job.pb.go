@@ -145,7 +145,8 @@ func (x *JobSpec) GetWorkingDir() string {
 // JobInfo is a job with its state.
 type JobInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// job_id is assigned by the master ("job-" followed by a number).
+	// job_id is assigned by the master: its numeric job ID in decimal. Job IDs are opaque
+	// strings on the wire (FileInfo.job_id, ErrorDetail.job_id, LaunchJobRequest.job_id).
 	JobId string `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// spec is what was submitted.
 	Spec *JobSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
