@@ -76,17 +76,13 @@ func New(root string, opts Options) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: root: %w", err)
 	}
+	// os.OpenRoot refuses a file with an error of its own; report ufs.ErrNotDir.
+	if fi, err := os.Stat(resolved); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("local: root %s: %w", resolved, ufs.ErrNotDir)
+	}
 	r, err := os.OpenRoot(resolved)
 	if err != nil {
-		return nil, fmt.Errorf("local: root: %w", err)
-	}
-	fi, err := r.Stat(".")
-	if err == nil && !fi.IsDir() {
-		err = &fs.PathError{Op: "open", Path: resolved, Err: ufs.ErrNotDir}
-	}
-	if err != nil {
-		r.Close()
-		return nil, fmt.Errorf("local: root: %w", err)
+		return nil, fmt.Errorf("local: root %s: %w", resolved, mapHostErr(err, nil))
 	}
 	f := &FS{opts: opts, rootPath: resolved, root: r, syncFile: (*os.File).Sync}
 	// A ".." element is refused by os.Root before any system call, with the same
@@ -171,6 +167,12 @@ func (f *FS) pathErr(op, name string, err error) error {
 // mapErr translates a host error into the sentinels of the ufs contract. The host path
 // inside a *fs.PathError or *os.LinkError is dropped, since callers know ufs paths.
 func (f *FS) mapErr(err error) error {
+	return mapHostErr(err, f.escapeErr)
+}
+
+// mapHostErr is mapErr with the error that os.Root returns for a path leaving the root
+// (nil when unknown).
+func mapHostErr(err, escapeErr error) error {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		switch errno {
@@ -189,7 +191,7 @@ func (f *FS) mapErr(err error) error {
 		}
 		return errno
 	}
-	if f.escapeErr != nil && errors.Is(err, f.escapeErr) {
+	if escapeErr != nil && errors.Is(err, escapeErr) {
 		return fmt.Errorf("symbolic link leaves the root: %w", fs.ErrPermission)
 	}
 	var pe *fs.PathError
