@@ -1,0 +1,14 @@
+// Package schedulertest holds the test doubles and the conformance suite of package
+// scheduler.
+//
+// Run checks that a scheduler.Backend keeps the contract: launch and the Running event,
+// exit codes, Kill reaching every process of a task, a task killed from outside
+// reported as failed or lost, environment and working directory, nodes, watchers. Every
+// backend runs it: local with ShellCommands (real /bin/sh processes), nomad against a
+// dev agent. The suite never sleeps; it waits for events with a deadline (WaitTimeout)
+// that only turns a hang into a failure.
+//
+// FakeBackend records launches and kills and lets a test emit any event, to test the
+// Scheduler's reconcile logic (relaunch, backoff, OnLoss, jobs) without processes, in
+// the manner of nomad's scheduler Harness. It works inside testing/synctest bubbles.
+package schedulertest
