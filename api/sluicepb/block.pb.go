@@ -126,7 +126,8 @@ func (x *ReadBlockRequest) GetNoCache() bool {
 	return false
 }
 
-// ReadBlockChunk is one piece of a read, sent in order.
+// ReadBlockChunk is one piece of a read, sent in order. A read sends at least one chunk,
+// even for an empty range, so that the first-chunk fields always arrive.
 type ReadBlockChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// offset of data from the block's start.

@@ -1818,9 +1818,15 @@ type GetBlockLocationsRequest struct {
 	// offset limits the answer to blocks that end after it.
 	Offset int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
 	// length limits the answer to blocks that start before offset+length; 0 means to the end.
-	Length        int64 `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Length int64 `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
+	// wait_for_recompute makes a read of a LOST file wait: the master makes sure the
+	// producing job's recompute is scheduled and answers once the file is readable again. If
+	// the call's deadline passes first, or the file has no lineage, the call fails with
+	// FailedPrecondition + FILE_LOST, naming the job in ErrorDetail.job_id when there is one.
+	// Without it a LOST file is answered at once, with blocks lacking locations.
+	WaitForRecompute bool `protobuf:"varint,4,opt,name=wait_for_recompute,json=waitForRecompute,proto3" json:"wait_for_recompute,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetBlockLocationsRequest) Reset() {
@@ -1872,6 +1878,13 @@ func (x *GetBlockLocationsRequest) GetLength() int64 {
 		return x.Length
 	}
 	return 0
+}
+
+func (x *GetBlockLocationsRequest) GetWaitForRecompute() bool {
+	if x != nil {
+		return x.WaitForRecompute
+	}
+	return false
 }
 
 // GetBlockLocationsResponse carries a file's blocks.
@@ -2061,11 +2074,12 @@ const file_filesystem_proto_rawDesc = "" +
 	"\x04wait\x18\x03 \x01(\bR\x04wait\"g\n" +
 	"\x0fPersistResponse\x12'\n" +
 	"\x0fscheduled_paths\x18\x01 \x03(\tR\x0escheduledPaths\x12+\n" +
-	"\x11already_persisted\x18\x02 \x01(\x03R\x10alreadyPersisted\"^\n" +
+	"\x11already_persisted\x18\x02 \x01(\x03R\x10alreadyPersisted\"\x8c\x01\n" +
 	"\x18GetBlockLocationsRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x16\n" +
-	"\x06length\x18\x03 \x01(\x03R\x06length\"v\n" +
+	"\x06length\x18\x03 \x01(\x03R\x06length\x12,\n" +
+	"\x12wait_for_recompute\x18\x04 \x01(\bR\x10waitForRecompute\"v\n" +
 	"\x19GetBlockLocationsResponse\x12'\n" +
 	"\x04file\x18\x01 \x01(\v2\x13.sluice.v1.FileInfoR\x04file\x120\n" +
 	"\x06blocks\x18\x02 \x03(\v2\x18.sluice.v1.FileBlockInfoR\x06blocks*\x90\x01\n" +

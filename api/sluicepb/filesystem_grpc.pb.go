@@ -45,6 +45,12 @@ const (
 //
 // FileSystemMaster serves the namespace: inodes, mounts, pins, TTLs, persistence and block
 // locations. Data never flows through it; clients read and write blocks on executors.
+//
+// Loading (`sluice fs load`) is driven by the client, not by a master RPC: the client asks
+// GetBlockLocations, picks an executor for every block without a cached copy (the local one
+// first, else one from MetaMaster.ListExecutors) and calls BlockService.CacheBlock with the
+// block's FileBlockInfo.ufs. The master therefore never dials executors. Since ufs carries
+// the mount's options, mount credentials reach clients: Sluice trusts its cluster network.
 type FileSystemMasterClient interface {
 	// GetStatus returns the metadata of one path (NOT_FOUND if absent, after loading it from
 	// the UFS according to load_metadata).
@@ -232,6 +238,12 @@ func (c *fileSystemMasterClient) GetBlockLocations(ctx context.Context, in *GetB
 //
 // FileSystemMaster serves the namespace: inodes, mounts, pins, TTLs, persistence and block
 // locations. Data never flows through it; clients read and write blocks on executors.
+//
+// Loading (`sluice fs load`) is driven by the client, not by a master RPC: the client asks
+// GetBlockLocations, picks an executor for every block without a cached copy (the local one
+// first, else one from MetaMaster.ListExecutors) and calls BlockService.CacheBlock with the
+// block's FileBlockInfo.ufs. The master therefore never dials executors. Since ufs carries
+// the mount's options, mount credentials reach clients: Sluice trusts its cluster network.
 type FileSystemMasterServer interface {
 	// GetStatus returns the metadata of one path (NOT_FOUND if absent, after loading it from
 	// the UFS according to load_metadata).
