@@ -243,4 +243,3 @@ func TestSetAttributeRequest_OptionalFields(t *testing.T) {
 		})
 	}
 }
-
