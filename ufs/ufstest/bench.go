@@ -9,8 +9,8 @@ import (
 	"github.com/sluicedata/sluice/ufs"
 )
 
-// BenchChunk is the size of every Write and Read of Bench, StreamWrite and StreamRead
-// users: 4 MiB.
+// BenchChunk is the size of every Write and Read that Bench makes: 4 MiB. Callers of
+// StreamWrite and StreamRead use it to measure a reference the same way.
 const BenchChunk = 4 << 20
 
 // Bench runs the sub-benchmarks write and read on FSs from newFS: each operation
