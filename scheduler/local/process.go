@@ -173,8 +173,8 @@ func (p *proc) signal(sig syscall.Signal) {
 	}
 }
 
-// terminate sends SIGTERM to the group, SIGKILL after grace or when ctx ends, and waits
-// for the task to be reaped. It returns ctx's error if ctx ends first.
+// terminate sends SIGTERM to the group, SIGKILL after grace, and waits for the task to be
+// reaped. If ctx ends first, it sends SIGKILL and returns ctx's error without waiting.
 func (p *proc) terminate(ctx context.Context, grace time.Duration) error {
 	p.signal(syscall.SIGTERM)
 	timer := time.NewTimer(grace)
@@ -184,6 +184,8 @@ func (p *proc) terminate(ctx context.Context, grace time.Duration) error {
 		return nil
 	case <-timer.C:
 	case <-ctx.Done():
+		p.signal(syscall.SIGKILL)
+		return ctx.Err()
 	}
 	p.signal(syscall.SIGKILL)
 	select {

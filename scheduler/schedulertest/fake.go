@@ -234,4 +234,3 @@ func (f *FakeBackend) Close() error {
 	f.fan.Close()
 	return nil
 }
-

@@ -2,10 +2,12 @@ package schedulertest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,9 +18,9 @@ import (
 // Commands gives the conformance suite the argv of the tasks it launches, and the
 // backend-specific ways to hurt and inspect a task.
 type Commands struct {
-	// Sleep runs until it is killed. It should start a child process of its own, so that
-	// Kill is seen to reach the whole task.
-	Sleep []string
+	// Sleep returns an argv that starts a child process of its own (so that Kill is seen
+	// to reach the whole task), then creates the file ready, then runs until killed.
+	Sleep func(ready string) []string
 	// Exit0 exits with code 0 at once; Exit3 with code 3.
 	Exit0 []string
 	Exit3 []string
@@ -39,7 +41,9 @@ type Commands struct {
 // process only, and Alive probes the task's process group (its PID).
 func ShellCommands() Commands {
 	return Commands{
-		Sleep: []string{"/bin/sh", "-c", "sleep 600 & wait"},
+		Sleep: func(ready string) []string {
+			return []string{"/bin/sh", "-c", `sleep 600 & : > "$0"; wait`, ready}
+		},
 		Exit0: []string{"/bin/sh", "-c", "exit 0"},
 		Exit3: []string{"/bin/sh", "-c", "exit 3"},
 		WriteEnv: func(path string) []string {
@@ -53,10 +57,40 @@ func ShellCommands() Commands {
 		},
 		Alive: func(t testing.TB, b scheduler.Backend, id scheduler.TaskID) bool {
 			t.Helper()
-			err := syscall.Kill(-taskPID(t, b, id), 0)
-			return !errors.Is(err, syscall.ESRCH)
+			return groupAlive(t, taskPID(t, b, id))
 		},
 	}
+}
+
+// groupAlive reports whether a process of group pgid runs. Zombies do not count: an
+// orphaned child that has died waits for init to reap it, which may take a while. It
+// reads /proc where there is one, and falls back on kill(-pgid, 0).
+func groupAlive(t testing.TB, pgid int) bool {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		return !errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
+	}
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // the process has gone
+		}
+		// The fields after the command name, which is in parentheses and may hold
+		// spaces: state ppid pgrp ...
+		_, rest, ok := bytes.Cut(b, []byte(") "))
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(string(rest))
+		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+			continue
+		}
+		if g, err := strconv.Atoi(fields[2]); err == nil && g == pgid {
+			return true
+		}
+	}
+	return false
 }
 
 // taskPID asks a StatusReporter backend for the PID of task id.
@@ -125,6 +159,16 @@ func launch(t *testing.T, b scheduler.Backend, task scheduler.Task) scheduler.Ta
 	return id
 }
 
+// sleeper launches cmds.Sleep and waits until it is ready.
+func sleeper(t *testing.T, b scheduler.Backend, cmds Commands, task scheduler.Task) scheduler.TaskID {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	task.Command = cmds.Sleep(ready)
+	id := launch(t, b, task)
+	WaitFile(t, ready)
+	return id
+}
+
 // kill kills id and waits for its Killed event.
 func kill(t *testing.T, b scheduler.Backend, ev *Events, id scheduler.TaskID) scheduler.TaskEvent {
 	t.Helper()
@@ -140,8 +184,8 @@ func kill(t *testing.T, b scheduler.Backend, ev *Events, id scheduler.TaskID) sc
 
 func testLaunchRunning(t *testing.T, b scheduler.Backend, cmds Commands) {
 	ev := watch(t, b)
-	task := scheduler.Task{Name: "sleeper", Kind: scheduler.KindExecutor, Command: cmds.Sleep}
-	a, c := launch(t, b, task), launch(t, b, task)
+	task := scheduler.Task{Name: "sleeper", Kind: scheduler.KindExecutor}
+	a, c := sleeper(t, b, cmds, task), sleeper(t, b, cmds, task)
 	if a == c {
 		t.Fatalf("two launches got the same ID %s", a)
 	}
@@ -188,7 +232,7 @@ func testExitCode(t *testing.T, b scheduler.Backend, cmds Commands) {
 
 func testKill(t *testing.T, b scheduler.Backend, cmds Commands) {
 	ev := watch(t, b)
-	id := launch(t, b, scheduler.Task{Name: "victim", Kind: scheduler.KindJob, Command: cmds.Sleep})
+	id := sleeper(t, b, cmds, scheduler.Task{Name: "victim", Kind: scheduler.KindJob})
 	if first := ev.Next(t, id); first.State.Terminal() {
 		t.Fatalf("task %s ended before Kill: %+v", id, first)
 	}
@@ -209,7 +253,7 @@ func testLost(t *testing.T, b scheduler.Backend, cmds Commands) {
 		t.Skip("Commands.Lose is nil: this backend cannot lose a task on purpose")
 	}
 	ev := watch(t, b)
-	id := launch(t, b, scheduler.Task{Name: "doomed", Kind: scheduler.KindExecutor, Command: cmds.Sleep})
+	id := sleeper(t, b, cmds, scheduler.Task{Name: "doomed", Kind: scheduler.KindExecutor})
 	for {
 		first := ev.Next(t, id)
 		if first.State == scheduler.StateRunning {
@@ -252,9 +296,9 @@ func testEnvAndDir(t *testing.T, b scheduler.Backend, cmds Commands) {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]string{
-		"SLUICE_TEST_VALUE":  "hello world",
+		"SLUICE_TEST_VALUE": "hello world",
 		scheduler.EnvTaskID: string(id),
-		"SLUICE_TEST_PWD":    wantDir,
+		"SLUICE_TEST_PWD":   wantDir,
 	} {
 		if got := env[k]; got != want {
 			t.Errorf("task environment %s=%q, want %q", k, got, want)

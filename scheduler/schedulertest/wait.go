@@ -1,6 +1,7 @@
 package schedulertest
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -27,6 +28,15 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", WaitTimeout, what)
 		}
 	}
+}
+
+// WaitFile waits until the file at path exists, failing the test after WaitTimeout.
+func WaitFile(t testing.TB, path string) {
+	t.Helper()
+	Eventually(t, "file "+path, func() bool {
+		_, err := os.Stat(path)
+		return err == nil
+	})
 }
 
 // Events reads a watch channel and keeps the events of each task in order, so a test
