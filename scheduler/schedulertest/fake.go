@@ -35,6 +35,8 @@ type Launch struct {
 	Task scheduler.Task
 	// Err is the error Launch returned.
 	Err error
+	// At is when Launch was called.
+	At time.Time
 }
 
 // FakeBackend is a scheduler.Backend that runs nothing: it records launches and kills
@@ -90,7 +92,7 @@ func (f *FakeBackend) Launch(ctx context.Context, t scheduler.Task) (scheduler.T
 		err = scheduler.ErrClosed
 	}
 	if err != nil {
-		f.launches = append(f.launches, Launch{Task: t, Err: err})
+		f.launches = append(f.launches, Launch{Task: t, Err: err, At: time.Now()})
 		f.mu.Unlock()
 		return "", fmt.Errorf("fake launch %q: %w", t.Name, err)
 	}
@@ -100,7 +102,7 @@ func (f *FakeBackend) Launch(ctx context.Context, t scheduler.Task) (scheduler.T
 		name = string(t.Kind)
 	}
 	id := scheduler.TaskID(fmt.Sprintf("%s-%d", name, n))
-	f.launches = append(f.launches, Launch{ID: id, Task: t})
+	f.launches = append(f.launches, Launch{ID: id, Task: t, At: time.Now()})
 	ft := &fakeTask{task: t, pid: 1000 + n, state: scheduler.StatePending}
 	f.tasks[id] = ft
 	f.mu.Unlock()
