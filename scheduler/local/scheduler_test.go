@@ -1,0 +1,104 @@
+package local
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicedata/sluice/scheduler"
+	"github.com/sluicedata/sluice/scheduler/schedulertest"
+)
+
+// TestScheduler_OnLocalProcesses runs the Scheduler on real processes, the way
+// `sluice local` does: two executors run; kill -9 one and a new one comes, with a loss
+// report; a job runs once; cancelling Run stops every executor.
+func TestScheduler_OnLocalProcesses(t *testing.T) {
+	b := newBackend(t)
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var losses []scheduler.TaskEvent
+	cfg := scheduler.DefaultConfig()
+	cfg.Backend = b
+	cfg.Executors = 2
+	cfg.ExecutorTask = func(i int) scheduler.Task {
+		// Each executor marks itself ready in a file named after its task ID.
+		return scheduler.Task{Command: []string{"/bin/sh", "-c", `sleep 600 & : > "$0/$SLUICE_TASK_ID"; wait`, dir}}
+	}
+	cfg.OnLoss = func(ctx context.Context, ev scheduler.TaskEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		losses = append(losses, ev)
+	}
+	s, err := scheduler.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+
+	running := func() []scheduler.ExecutorStatus {
+		var out []scheduler.ExecutorStatus
+		for _, st := range s.Executors() {
+			if st.State == scheduler.StateRunning {
+				out = append(out, st)
+			}
+		}
+		return out
+	}
+	schedulertest.Eventually(t, "two running executors", func() bool { return len(running()) == 2 })
+	victim := s.Executors()[0]
+	schedulertest.WaitFile(t, filepath.Join(dir, string(victim.TaskID)))
+	lose := schedulertest.ShellCommands().Lose
+	lose(t, b, victim.TaskID)
+	schedulertest.Eventually(t, "a replacement for "+string(victim.TaskID), func() bool {
+		st := s.Executors()[0]
+		return st.State == scheduler.StateRunning && st.TaskID != victim.TaskID && st.Restarts == 1
+	})
+	mu.Lock()
+	if len(losses) != 1 || losses[0].TaskID != victim.TaskID || losses[0].State != scheduler.StateFailed {
+		t.Errorf("losses %+v, want one failure of %s", losses, victim.TaskID)
+	}
+	mu.Unlock()
+
+	events := schedulertest.NewEvents(s.Subscribe(t.Context()))
+	job, err := s.LaunchJob(t.Context(), scheduler.Task{Name: "job", Command: []string{"/bin/sh", "-c", "exit 4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := events.End(t, job); end.ExitCode != 4 {
+		t.Errorf("job ended %+v", end)
+	}
+	if st, err := s.JobStatus(job); err != nil || st.State != scheduler.StateFailed || st.ExitCode != 4 {
+		t.Errorf("JobStatus = %+v, %v", st, err)
+	}
+	ts, err := s.TaskStatus(t.Context(), job)
+	if err != nil || ts.LogPath == "" {
+		t.Errorf("TaskStatus = %+v, %v", ts, err)
+	}
+
+	last := s.Executors()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(schedulertest.WaitTimeout):
+		t.Fatal("Run did not return after cancel")
+	}
+	alive := schedulertest.ShellCommands().Alive
+	for i, st := range s.Executors() {
+		if st.State != scheduler.StateKilled {
+			t.Errorf("executor %d after Run: %+v", i, st)
+		}
+		id := last[i].TaskID
+		schedulertest.Eventually(t, "no process of "+string(id), func() bool { return !alive(t, b, id) })
+	}
+	if n := len(losses); n != 1 {
+		t.Errorf("%d losses after shutdown, want still 1", n)
+	}
+}
