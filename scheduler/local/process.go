@@ -76,7 +76,10 @@ func prepare(id scheduler.TaskID, t scheduler.Task, logPath string, baseEnv []st
 	cmd.Stdout, cmd.Stderr = f, f
 	// Setpgid puts the task in a process group of its own, so signals sent to -pid
 	// reach its children too. Pdeathsig kills the task if this process dies without
-	// Close (kill -9); it applies to the task's main process only.
+	// Close (kill -9); it applies to the task's main process only. Hazard: Linux sends
+	// it when the OS thread that started the child exits, which the Go runtime does only
+	// when a goroutine ends while locked to its thread (runtime.LockOSThread without
+	// UnlockOSThread); code in this process must not do that while tasks run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if baseEnv != nil {
 		cmd.Env = slices.Clone(baseEnv)

@@ -66,16 +66,7 @@ func (e *Events) Next(t testing.TB, id scheduler.TaskID) scheduler.TaskEvent {
 		if e.closed {
 			t.Fatalf("watch channel closed while waiting for an event of task %s", id)
 		}
-		select {
-		case ev, ok := <-e.ch:
-			if !ok {
-				e.closed = true
-				continue
-			}
-			e.pending[ev.TaskID] = append(e.pending[ev.TaskID], ev)
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for an event of task %s", WaitTimeout, id)
-		}
+		e.read(t, deadline.C, "an event of task "+string(id))
 	}
 }
 
@@ -101,15 +92,22 @@ func (e *Events) Closed(t testing.TB) {
 	deadline := time.NewTimer(WaitTimeout)
 	defer deadline.Stop()
 	for !e.closed {
-		select {
-		case ev, ok := <-e.ch:
-			if !ok {
-				e.closed = true
-				continue
-			}
-			e.pending[ev.TaskID] = append(e.pending[ev.TaskID], ev)
-		case <-deadline.C:
-			t.Fatalf("watch channel still open after %v", WaitTimeout)
+		e.read(t, deadline.C, "the watch channel to close")
+	}
+}
+
+// read takes one event from the channel into pending, or notes that it is closed. It
+// fails the test, naming what it waited for, when deadline fires first.
+func (e *Events) read(t testing.TB, deadline <-chan time.Time, what string) {
+	t.Helper()
+	select {
+	case ev, ok := <-e.ch:
+		if !ok {
+			e.closed = true
+			return
 		}
+		e.pending[ev.TaskID] = append(e.pending[ev.TaskID], ev)
+	case <-deadline:
+		t.Fatalf("timed out after %v waiting for %s", WaitTimeout, what)
 	}
 }
