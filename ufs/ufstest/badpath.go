@@ -11,6 +11,8 @@ import (
 // badPaths are paths that ufs.CleanPath rejects: every method must refuse them.
 var badPaths = []string{"", "/a/../../etc", "a\x00b", "../x", "/ok/..", "..", "a/../b"}
 
+// testBadPaths checks that every method, and LocalPath where the backend has it,
+// refuses each path of badPaths with ufs.ErrInvalidPath and changes nothing.
 func testBadPaths(t *testing.T, fsys ufs.FS) {
 	ctx := t.Context()
 	writeFile(t, fsys, "/ok", []byte("ok"))

@@ -29,6 +29,9 @@ func createErr(t testing.TB, fsys ufs.FS, name string, data []byte) error {
 	return w.Close()
 }
 
+// testCreateRead checks that Create makes files readable whole: small, empty, nested
+// under parents it creates, written in several pieces, and replacing an older file.
+// A file cannot be created over a directory, nor a directory opened as a file.
 func testCreateRead(t *testing.T, fsys ufs.FS) {
 	ctx := t.Context()
 	writeFile(t, fsys, "/hello.txt", []byte("hello, world"))
@@ -83,6 +86,9 @@ func testCreateRead(t *testing.T, fsys ufs.FS) {
 	wantErr(t, "Open(/missing/x)", err, fs.ErrNotExist)
 }
 
+// testOpenRange checks ranged reads: every combination of offset and length, inside,
+// across and past the end of the file, must give exactly the bytes of the file that
+// fall in the range; past the end that is nothing, with no error.
 func testOpenRange(t *testing.T, fsys ufs.FS) {
 	const size = 1000
 	data := newContent(2).bytes(0, size)
@@ -132,6 +138,8 @@ func testOpenRange(t *testing.T, fsys ufs.FS) {
 	})
 }
 
+// testStat checks Stat on files, directories and the root, through paths written in
+// several ways that clean to the same path; FileInfo.Path is always the cleaned one.
 func testStat(t *testing.T, fsys ufs.FS) {
 	ctx := t.Context()
 	writeFile(t, fsys, "/s/f.txt", []byte("0123456789"))
@@ -168,6 +176,8 @@ func testStat(t *testing.T, fsys ufs.FS) {
 	wantErr(t, "Stat under a file", err, fs.ErrNotExist, ufs.ErrNotDir)
 }
 
+// testList checks that List gives the direct children of a directory, files and
+// directories alike, sorted by path, with sizes, and never a file still being written.
 func testList(t *testing.T, fsys ufs.FS) {
 	ctx := t.Context()
 	got, err := fsys.List(ctx, "/")
@@ -228,6 +238,8 @@ func testList(t *testing.T, fsys ufs.FS) {
 	wantErr(t, "List of a file", err, ufs.ErrNotDir)
 }
 
+// testMkdir checks that Mkdir creates parents, accepts an existing directory and
+// refuses to turn a file into a directory.
 func testMkdir(t *testing.T, fsys ufs.FS) {
 	ctx := t.Context()
 	if err := fsys.Mkdir(ctx, "/m/a/b"); err != nil {
@@ -266,6 +278,8 @@ func testFileAsParent(t *testing.T, fsys ufs.FS) {
 	wantContent(t, fsys, "/p/g", []byte("g"))
 }
 
+// testRename checks Rename of files and directories to new places (parents created),
+// and that it changes nothing when the destination exists or the source is missing.
 func testRename(t *testing.T, fsys ufs.FS) {
 	ctx := t.Context()
 	t.Run("file", func(t *testing.T) {
@@ -323,6 +337,8 @@ func testRename(t *testing.T, fsys ufs.FS) {
 	})
 }
 
+// testDelete checks Delete of files and empty directories, and its refusal of a
+// directory with children and of missing paths.
 func testDelete(t *testing.T, fsys ufs.FS) {
 	ctx := t.Context()
 	writeFile(t, fsys, "/d/f", []byte("f"))

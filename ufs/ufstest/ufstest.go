@@ -12,7 +12,15 @@ import (
 
 // Run runs the conformance suite as subtests of t. newFS is called once per subtest
 // and must return a fresh, empty FS; it may register cleanups on the t it is given.
-// The subtests run one after another.
+// The subtests run one after another, each on its own FS, so a failure names the
+// behaviour at fault and leaves nothing behind for the next.
+//
+// Where the ufs contract names an error, the suite asks for it: fs.ErrNotExist for
+// missing paths, fs.ErrExist for a Rename onto an existing path, ufs.ErrNotEmpty,
+// ufs.ErrIsDir and ufs.ErrNotDir (also for a file used as a parent, in Create, Mkdir
+// and Rename), ufs.ErrAborted after Abort, context.Canceled for a cancelled context.
+// Where the contract leaves a choice (Mkdir over a file: ErrNotDir or ErrExist; a
+// Close that loses a race to another writer: nil or ErrExist), either passes.
 func Run(t *testing.T, newFS func(t testing.TB) ufs.FS) {
 	tests := []struct {
 		name string

@@ -17,6 +17,8 @@ import (
 	"github.com/sluicedata/sluice/ufs"
 )
 
+// testAbort checks that Abort leaves the path as it was before Create, that a writer
+// cannot be used after it, and that Abort after Close changes nothing.
 func testAbort(t *testing.T, fsys ufs.FS) {
 	ctx := t.Context()
 	if err := fsys.Mkdir(ctx, "/ab"); err != nil {
@@ -77,6 +79,9 @@ func testAbort(t *testing.T, fsys ufs.FS) {
 	})
 }
 
+// testContextCancel checks that a cancelled context stops every method with an error
+// wrapping context.Canceled, and that cancelling the context of Create during a write
+// keeps the file from being committed.
 func testContextCancel(t *testing.T, fsys ufs.FS) {
 	writeFile(t, fsys, "/c/f", []byte("f"))
 	done, cancel := context.WithCancel(t.Context())
