@@ -5,8 +5,8 @@
 // An FS holds the objects of one bucket whose keys begin with one prefix; the ufs path
 // "/a/b" is the key "prefix/a/b". New takes Options; Factory takes an s3:// URI and
 // string options (s3.endpoint, s3.access-key, s3.secret-key, s3.region, s3.secure,
-// s3.part-size), refuses unknown keys, and never reads the environment: cmd/sluice maps
-// its own settings to options.
+// s3.part-size, s3.concurrency), refuses unknown keys, and never reads the
+// environment: cmd/sluice maps its own settings to options.
 //
 // Decisions recorded here (DESIGN.md leaves them to the backend):
 //
@@ -19,8 +19,9 @@
 //     directory does not vanish with its last child.
 //   - Create buffers up to the part size (Options.PartSize, 16 MiB by default) and
 //     sends a smaller file in one PUT on Close. A larger file streams through an
-//     io.Pipe into a multipart PutObject of unknown length, which S3 completes on
-//     Close, so the object appears whole or not at all. Abort, a failed Write or the
+//     io.Pipe into a multipart PutObject of unknown length, Options.Concurrency parts
+//     (2 by default) in flight, which S3 completes on Close, so the object appears
+//     whole or not at all. Abort, a failed Write or the
 //     end of the Create context aborts the multipart upload, leaving no object and no
 //     pending upload. A file may hold at most 10000 parts.
 //   - Open sends one ranged GET; an offset at or past the end reads as empty.

@@ -28,9 +28,11 @@ const (
 	// OptPartSize is the multipart part size in bytes, with an optional suffix KiB,
 	// MiB or GiB ("16MiB").
 	OptPartSize = "s3.part-size"
+	// OptConcurrency is the number of parts of one file uploaded at once.
+	OptConcurrency = "s3.concurrency"
 )
 
-var knownOptions = []string{OptAccessKey, OptEndpoint, OptPartSize, OptRegion, OptSecretKey, OptSecure}
+var knownOptions = []string{OptAccessKey, OptConcurrency, OptEndpoint, OptPartSize, OptRegion, OptSecretKey, OptSecure}
 
 // Factory opens the FS that an s3://bucket/prefix URI names, configured by options
 // (the Opt* keys; an unknown key is an error). It matches ufs.Factory. The package
@@ -126,6 +128,13 @@ func parseOptions(options map[string]string) (Options, error) {
 			return Options{}, fmt.Errorf("%s must not be 0: %w", OptPartSize, ErrInvalidOption)
 		}
 		opts.PartSize = n
+	}
+	if s, ok := options[OptConcurrency]; ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return Options{}, fmt.Errorf("%s %q: want a positive number: %w", OptConcurrency, s, ErrInvalidOption)
+		}
+		opts.Concurrency = n
 	}
 	if err := opts.Validate(); err != nil {
 		return Options{}, err

@@ -47,8 +47,8 @@ func TestParse(t *testing.T) {
 			Options{Endpoint: "h:1", AccessKey: "ak", SecretKey: "sk", Secure: true}},
 		{"insecure", "s3://bucket", with(OptSecure, "false"), "bucket", "",
 			Options{Endpoint: "s3.example.com", AccessKey: "ak", SecretKey: "sk"}},
-		{"all", "s3://b.c-d/x", with(OptRegion, "eu-west-1", OptPartSize, "32MiB"), "b.c-d", "x",
-			Options{Endpoint: "s3.example.com", AccessKey: "ak", SecretKey: "sk", Region: "eu-west-1", Secure: true, PartSize: 32 << 20}},
+		{"all", "s3://b.c-d/x", with(OptRegion, "eu-west-1", OptPartSize, "32MiB", OptConcurrency, "4"), "b.c-d", "x",
+			Options{Endpoint: "s3.example.com", AccessKey: "ak", SecretKey: "sk", Region: "eu-west-1", Secure: true, PartSize: 32 << 20, Concurrency: 4}},
 		{"part size bytes", "s3://bucket", with(OptPartSize, "5242880"), "bucket", "",
 			Options{Endpoint: "s3.example.com", AccessKey: "ak", SecretKey: "sk", Secure: true, PartSize: 5 << 20}},
 		{"anonymous", "s3://bucket", with(OptAccessKey, "<delete>", OptSecretKey, "<delete>"), "bucket", "",
@@ -100,6 +100,9 @@ func TestParse(t *testing.T) {
 		{"part size large", "s3://bucket", with(OptPartSize, "6GiB"), ErrInvalidOption},
 		{"part size zero", "s3://bucket", with(OptPartSize, "0"), ErrInvalidOption},
 		{"part size words", "s3://bucket", with(OptPartSize, "big"), ErrInvalidOption},
+		{"concurrency zero", "s3://bucket", with(OptConcurrency, "0"), ErrInvalidOption},
+		{"concurrency words", "s3://bucket", with(OptConcurrency, "many"), ErrInvalidOption},
+		{"concurrency huge", "s3://bucket", with(OptConcurrency, "1000"), ErrInvalidOption},
 		{"part size overflow", "s3://bucket", with(OptPartSize, "18446744073709551615GiB"), ErrInvalidOption},
 	}
 	for _, tt := range invalid {

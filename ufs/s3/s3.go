@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,13 @@ const (
 	DefaultPartSize = 16 << 20
 )
 
+// DefaultConcurrency is the number of parts of one file uploaded at once by default:
+// two keep the network busy while the next part is read and hashed.
+const DefaultConcurrency = 2
+
+// maxConcurrency bounds Options.Concurrency, and so the memory of one writer.
+const maxConcurrency = 64
+
 // maxKeyLen is the longest object key S3 accepts, in bytes.
 const maxKeyLen = 1024
 
@@ -50,8 +58,11 @@ type Options struct {
 	Secure bool
 	// PartSize is the size of each part of a multipart upload and the size up to
 	// which Create buffers a file to send it in one PUT; 0 means DefaultPartSize.
-	// A writer holds up to two parts in memory.
 	PartSize uint64
+	// Concurrency is how many parts of one file are uploaded at once; 0 means
+	// DefaultConcurrency. A writer of a large file holds Concurrency+1 parts in
+	// memory at most.
+	Concurrency int
 }
 
 // Validate reports options that cannot work, wrapping ErrInvalidOption.
@@ -65,6 +76,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("access key and secret key go together: %w", ErrInvalidOption)
 	case o.PartSize != 0 && (o.PartSize < MinPartSize || o.PartSize > MaxPartSize):
 		return fmt.Errorf("part size %d outside [%d, %d]: %w", o.PartSize, MinPartSize, MaxPartSize, ErrInvalidOption)
+	case o.Concurrency < 0 || o.Concurrency > maxConcurrency:
+		return fmt.Errorf("concurrency %d outside [0, %d]: %w", o.Concurrency, maxConcurrency, ErrInvalidOption)
 	}
 	return nil
 }
@@ -86,6 +99,7 @@ type FS struct {
 	// ComposeObject; tests lower them to reach the multipart path with small files.
 	copyLimit    int64
 	copyPartSize uint64
+	concurrency  int
 }
 
 var _ ufs.FS = (*FS)(nil)
@@ -113,17 +127,14 @@ func New(ctx context.Context, bucket, prefix string, opts Options) (*FS, error) 
 	if err != nil {
 		return nil, fmt.Errorf("s3: client for %s: %v: %w", opts.Endpoint, err, ErrInvalidOption)
 	}
-	partSize := opts.PartSize
-	if partSize == 0 {
-		partSize = DefaultPartSize
-	}
 	f := &FS{
-		client:    client,
-		core:      minio.Core{Client: client},
-		bucket:    bucket,
-		prefix:    p,
-		partSize:  partSize,
-		copyLimit: copyLimit,
+		client:      client,
+		core:        minio.Core{Client: client},
+		bucket:      bucket,
+		prefix:      p,
+		partSize:    cmp.Or(opts.PartSize, DefaultPartSize),
+		concurrency: cmp.Or(opts.Concurrency, DefaultConcurrency),
+		copyLimit:   copyLimit,
 	}
 	ok, err := client.BucketExists(ctx, bucket)
 	if err == nil && !ok {

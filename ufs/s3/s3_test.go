@@ -173,19 +173,25 @@ func TestWriter_AbortLeavesNothing(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newTestFS(t, srv, "", Options{PartSize: MinPartSize})
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			w := writeChunks(t, f, ctx, "/dir/f", randomBytes(2, tt.size), 1<<20)
-			tt.finish(t, w, cancel)
-			if got := pendingUploads(t, srv, f.bucket); len(got) != 0 {
-				t.Errorf("pending uploads = %q, want none", got)
-			}
-			if got := bucketKeys(t, srv, f.bucket); len(got) != 0 {
-				t.Errorf("objects in the bucket = %q, want none", got)
-			}
-		})
+		for _, conc := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s concurrency %d", tt.name, conc), func(t *testing.T) {
+				testAbortLeavesNothing(t, srv, conc, tt.size, tt.finish)
+			})
+		}
+	}
+}
+
+func testAbortLeavesNothing(t *testing.T, srv *miniotest.Server, conc, size int, finish func(*testing.T, ufs.Writer, context.CancelFunc)) {
+	f := newTestFS(t, srv, "", Options{PartSize: MinPartSize, Concurrency: conc})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	w := writeChunks(t, f, ctx, "/dir/f", randomBytes(2, size), 1<<20)
+	finish(t, w, cancel)
+	if got := pendingUploads(t, srv, f.bucket); len(got) != 0 {
+		t.Errorf("pending uploads = %q, want none", got)
+	}
+	if got := bucketKeys(t, srv, f.bucket); len(got) != 0 {
+		t.Errorf("objects in the bucket = %q, want none", got)
 	}
 }
 

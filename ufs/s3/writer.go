@@ -20,8 +20,8 @@ const maxParts = 10000
 
 // Create starts writing a new file at name. Nothing is sent until PartSize bytes are
 // written: a smaller file goes in one PUT on Close. A larger one streams, through a
-// pipe, into a multipart upload that S3 completes on Close, so the object appears
-// whole or not at all; Abort, a failed write or the end of ctx aborts the upload and
+// pipe, into a multipart upload (Options.Concurrency parts in flight) that S3
+// completes on Close, so the object appears whole or not at all; Abort, a failed write or the end of ctx aborts the upload and
 // its parts. Parent directories need no marker: the new key keeps them in existence.
 // The Writer must be closed or aborted, which releases its upload goroutine.
 func (f *FS) Create(ctx context.Context, name string) (ufs.Writer, error) {
@@ -120,7 +120,11 @@ func (w *writer) startUpload() {
 		// aborts the multipart upload before returning, even if ctx has ended.
 		_, err := w.fs.client.PutObject(w.ctx, w.fs.bucket, w.key,
 			io.MultiReader(bytes.NewReader(first), pr), -1,
-			minio.PutObjectOptions{PartSize: w.fs.partSize})
+			minio.PutObjectOptions{
+				PartSize:              w.fs.partSize,
+				ConcurrentStreamParts: w.fs.concurrency > 1,
+				NumThreads:            uint(w.fs.concurrency),
+			})
 		w.upErr = err
 		// Unblock a Write waiting on the pipe.
 		pr.CloseWithError(cmp.Or(err, errUploadEnded))
