@@ -1,0 +1,278 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+)
+
+// sourceKind says how a block is read.
+type sourceKind int
+
+const (
+	// sourceShortCircuit reads the block file of an executor on this host.
+	sourceShortCircuit sourceKind = iota
+	// sourceRemote streams a cached copy from an executor.
+	sourceRemote
+	// sourceUFS streams the block through an executor that reads the UFS copy.
+	sourceUFS
+)
+
+// source is one place a block can be read from.
+type source struct {
+	kind sourceKind
+	addr string
+	host string
+}
+
+func (s source) key() string { return fmt.Sprintf("%d/%s", s.kind, s.addr) }
+
+// maxLocalBlocks bounds the short-circuit blocks a reader keeps locked and open.
+const maxLocalBlocks = 8
+
+// tryBlock reads want bytes of block id through read, which gets a source and the number
+// of bytes done so far and returns how many more it delivered. A source that fails is
+// marked bad for this reader and the read resumes from the same offset on the next
+// source: short-circuit copies first, then remote copies, then the UFS through an executor
+// (this host's first). When every source failed, the block's locations are fetched again
+// once. Context errors and errors of a WriteTo destination end the read at once.
+func (r *FileReader) tryBlock(id uint64, want int64, read func(src source, done int64) (int64, error)) (int64, error) {
+	var done int64
+	var last error
+	refreshed := false
+	tried := make(map[string]bool)
+	for done < want {
+		if err := r.ctx.Err(); err != nil {
+			return done, err
+		}
+		src, ok, err := r.nextSource(id, tried)
+		if err != nil {
+			return done, err
+		}
+		if !ok {
+			if !refreshed {
+				refreshed = true
+				if err := r.refresh(); err != nil {
+					return done, err
+				}
+				clear(tried)
+				continue
+			}
+			if last == nil {
+				return done, fmt.Errorf("read %s: block %d has no copy and no UFS source: %w", r.path, id, ErrFileLost)
+			}
+			return done, fmt.Errorf("read %s: block %d: every source failed, last: %w", r.path, id, last)
+		}
+		n, err := read(src, done)
+		done += n
+		if err == nil {
+			if done < want {
+				// A source that delivers less without an error is broken.
+				err = fmt.Errorf("block %d on %s: %w", id, src.addr, ErrShortBlock)
+			} else {
+				return done, nil
+			}
+		}
+		var se *sinkError
+		if isContextErr(err) && r.ctx.Err() != nil || errors.As(err, &se) {
+			return done, err
+		}
+		if errors.Is(err, ErrClosed) {
+			return done, err
+		}
+		r.c.log.Debug("block source failed, trying the next", "block_id", id, "source", src.addr, "kind", src.kind, "err", err)
+		r.c.stats.readFallbacks.Add(1)
+		tried[src.key()] = true
+		if !isLocalFileErr(err) && !errors.Is(err, os.ErrClosed) {
+			r.markBad(src)
+		}
+		last = err
+	}
+	return done, nil
+}
+
+func (r *FileReader) markBad(src source) {
+	r.bmu.Lock()
+	r.bad[src.key()] = true
+	r.bmu.Unlock()
+}
+
+// nextSource returns the first source of block id that is neither bad nor tried.
+func (r *FileReader) nextSource(id uint64, tried map[string]bool) (source, bool, error) {
+	b := r.block(id)
+	if b == nil {
+		return source{}, false, fmt.Errorf("read %s: block %d vanished from the file: %w", r.path, id, ErrNotFound)
+	}
+	usable := func(s source) bool {
+		r.bmu.Lock()
+		defer r.bmu.Unlock()
+		return !tried[s.key()] && !r.bad[s.key()]
+	}
+	var remote []source
+	for _, loc := range b.GetLocations() {
+		addr := loc.GetRpcAddress()
+		if r.c.shortCircuitOK(loc.GetHost(), addr) {
+			if s := (source{kind: sourceShortCircuit, addr: addr, host: loc.GetHost()}); usable(s) {
+				return s, true, nil
+			}
+			// A failed short-circuit may still be served over the transport.
+		}
+		s := source{kind: sourceRemote, addr: addr, host: loc.GetHost()}
+		if r.c.isLocal(loc.GetHost(), addr) {
+			remote = append([]source{s}, remote...)
+		} else {
+			remote = append(remote, s)
+		}
+	}
+	for _, s := range remote {
+		if usable(s) {
+			return s, true, nil
+		}
+	}
+	if b.GetUfs() == nil {
+		return source{}, false, nil
+	}
+	for refresh := range 2 {
+		execs, err := r.c.liveExecutors(r.ctx, refresh == 1)
+		if err != nil {
+			return source{}, false, err
+		}
+		for _, e := range execs {
+			if s := (source{kind: sourceUFS, addr: e.GetRpcAddress(), host: e.GetHost()}); usable(s) {
+				return s, true, nil
+			}
+		}
+	}
+	return source{}, false, nil
+}
+
+// refresh asks the master for the file's blocks again.
+func (r *FileReader) refresh() error {
+	resp, err := r.c.blockLocations(r.ctx, r.path, false)
+	if err != nil {
+		return fmt.Errorf("read %s: refresh block locations: %w", r.path, err)
+	}
+	if resp.GetFile().GetFileId() != r.info.FileID {
+		return fmt.Errorf("read %s: file replaced while reading: %w", r.path, ErrNotFound)
+	}
+	r.bmu.Lock()
+	r.blocks = resp.GetBlocks()
+	r.bmu.Unlock()
+	return nil
+}
+
+// localBlock is a block file locked for short-circuit reads.
+type localBlock struct {
+	c      *Client
+	bs     sluicepb.BlockServiceClient
+	addr   string
+	f      *os.File
+	length int64
+	lockID uint64
+}
+
+func (lb *localBlock) close(ctx context.Context) error {
+	var err error
+	if lb.f != nil {
+		err = lb.f.Close()
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if _, cerr := lb.bs.CloseLocalBlock(cctx, &sluicepb.CloseLocalBlockRequest{LockId: lb.lockID}); cerr != nil {
+		// The executor may be gone; its locks went with it.
+		lb.c.log.Debug("close local block", "executor", lb.addr, "err", decodeError(cerr))
+	}
+	return err
+}
+
+// localBlockFor returns the open short-circuit block id on src, locking and opening it on
+// first use. A block file this process cannot open disables short-circuit for the
+// executor and returns a localFileError.
+func (r *FileReader) localBlockFor(src source, id uint64) (*localBlock, error) {
+	r.bmu.Lock()
+	lb, ok := r.local[id]
+	r.bmu.Unlock()
+	if ok && lb.addr == src.addr {
+		return lb, nil
+	}
+	bs, err := r.c.blockService(src.addr)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := r.c.rpcContext(r.ctx)
+	resp, err := bs.OpenLocalBlock(cctx, &sluicepb.OpenLocalBlockRequest{
+		BlockId: id, Promote: r.readType == ReadCachePromote, ClientId: r.c.clientID,
+	})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("open local block %d on %s: %w", id, src.addr, decodeError(err))
+	}
+	lb = &localBlock{c: r.c, bs: bs, addr: src.addr, length: resp.GetLength(), lockID: resp.GetLockId()}
+	if lb.f, err = os.Open(resp.GetPath()); err != nil {
+		lb.close(r.ctx)
+		r.c.disableShortCircuit(src.addr, err)
+		return nil, &localFileError{fmt.Errorf("open block file of %d: %w", id, err)}
+	}
+	r.bmu.Lock()
+	var evict []*localBlock
+	if old, ok := r.local[id]; ok {
+		evict = append(evict, old)
+		delete(r.local, id)
+	}
+	for k, v := range r.local {
+		if len(r.local) < maxLocalBlocks {
+			break
+		}
+		evict = append(evict, v)
+		delete(r.local, k)
+	}
+	r.local[id] = lb
+	r.bmu.Unlock()
+	// Blocks evicted here may still be in a concurrent ReadAt; closing their files makes
+	// such a read fail over to the next source, which is correct if slower.
+	for _, old := range evict {
+		old.close(r.ctx)
+	}
+	return lb, nil
+}
+
+// readLocal preads p at off of block id from its file (no copy beyond the kernel's).
+func (r *FileReader) readLocal(src source, id uint64, p []byte, off int64) (int64, error) {
+	lb, err := r.localBlockFor(src, id)
+	if err != nil {
+		return 0, err
+	}
+	if off+int64(len(p)) > lb.length {
+		return 0, fmt.Errorf("block %d is %d bytes, read to %d: %w", id, lb.length, off+int64(len(p)), ErrShortBlock)
+	}
+	n, err := lb.f.ReadAt(p, off)
+	r.c.stats.readSC.Add(int64(n))
+	if errors.Is(err, io.EOF) {
+		err = fmt.Errorf("block file of %d ended at %d: %w", id, off+int64(n), ErrShortBlock)
+	}
+	return int64(n), err
+}
+
+// copyLocal writes n bytes at off of block id into w, through buf.
+func (r *FileReader) copyLocal(src source, id uint64, off, n int64, w io.Writer, buf []byte) (int64, error) {
+	var done int64
+	for done < n {
+		k := min(int64(len(buf)), n-done)
+		got, err := r.readLocal(src, id, buf[:k], off+done)
+		if got > 0 {
+			wn, werr := w.Write(buf[:got])
+			done += int64(wn)
+			if werr != nil {
+				return done, &sinkError{werr}
+			}
+		}
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
