@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -21,7 +22,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	c := &cluster{}
 	var addrs []string
 	for i := range n {
-		addr, trans := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("master%d", i)))
+		addr, trans := raft.NewInmemTransportWithTimeout(raft.ServerAddress(fmt.Sprintf("master%d", i)), 5*time.Second)
 		addrs = append(addrs, string(addr))
 		c.transports = append(c.transports, trans)
 	}
@@ -35,6 +36,9 @@ func newCluster(t *testing.T, n int) *cluster {
 	for i := range n {
 		cfg := fastConfig(t, t.TempDir(), c.transports[i])
 		cfg.Peers = addrs
+		// Leases long enough that a loaded machine running -race does not depose a
+		// healthy leader.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
 		st := state.New()
 		j, err := Open(cfg, st)
 		if err != nil {
