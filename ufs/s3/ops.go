@@ -52,7 +52,7 @@ func (f *FS) Open(ctx context.Context, name string, off, length int64) (io.ReadC
 	}
 	body, _, _, err := f.core.GetObject(ctx, f.bucket, f.key(clean), opts)
 	if err == nil {
-		return &reader{name: clean, body: body}, nil
+		return &reader{ctx: ctx, name: clean, body: body}, nil
 	}
 	if errorCode(err) == "InvalidRange" {
 		// The range starts at or past the end of an existing file.
@@ -74,12 +74,18 @@ func (f *FS) notFileErr(ctx context.Context, op, clean string, err error) error 
 
 // reader is the body of one ranged GET.
 type reader struct {
+	// ctx is the context of Open, which bounds the whole read; the request already
+	// ends with it, and Read checks it so that a done ctx is reported as itself.
+	ctx  context.Context
 	name string
 	body io.ReadCloser
 }
 
-// Read reads from the response body; transport errors become *fs.PathError.
+// Read reads from the response body; errors become *fs.PathError.
 func (r *reader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, &fs.PathError{Op: "read", Path: r.name, Err: err}
+	}
 	n, err := r.body.Read(p)
 	if err != nil && err != io.EOF {
 		err = pathErr("read", r.name, err)

@@ -419,3 +419,26 @@ func TestChildName(t *testing.T) {
 		}
 	}
 }
+
+func TestReader_CancelDuringRead(t *testing.T) {
+	srv := miniotest.Start(t)
+	f := newTestFS(t, srv, "", Options{})
+	w := writeChunks(t, f, t.Context(), "/f", randomBytes(5, 4<<20), 1<<20)
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r, err := f.Open(ctx, "/f", 0, -1)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, make([]byte, 1<<20)); err != nil {
+		t.Fatalf("first read: %v", err)
+	}
+	cancel()
+	if _, err := io.ReadAll(r); !errors.Is(err, context.Canceled) {
+		t.Errorf("read after cancel: %v, want context.Canceled", err)
+	}
+}
