@@ -450,6 +450,15 @@ func (s *Scheduler) Subscribe(ctx context.Context) <-chan TaskEvent {
 	return ch
 }
 
+// Nodes lists the backend's nodes, for placement and data locality hints.
+func (s *Scheduler) Nodes(ctx context.Context) ([]Node, error) {
+	nodes, err := s.cfg.Backend.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nodes of %s: %w", s.cfg.Backend.Name(), err)
+	}
+	return nodes, nil
+}
+
 // TaskStatus returns the backend's status of a task (PID, log file) when the backend is
 // a StatusReporter, and ErrUnsupported otherwise.
 func (s *Scheduler) TaskStatus(ctx context.Context, id TaskID) (TaskStatus, error) {

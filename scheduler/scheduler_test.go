@@ -522,6 +522,9 @@ func TestScheduler_NotRunning(t *testing.T) {
 	if len(s.Executors()) != 0 || len(s.Masters()) != 0 || len(s.Jobs()) != 0 {
 		t.Error("an idle Scheduler reports tasks")
 	}
+	if nodes, err := s.Nodes(t.Context()); err != nil || len(nodes) != 1 || nodes[0].ID != schedulertest.FakeNode {
+		t.Errorf("Nodes() = %+v, %v", nodes, err)
+	}
 }
 
 // noStatus hides the FakeBackend's StatusReporter.

@@ -201,14 +201,16 @@ func TestBackend_KillEscalates(t *testing.T) {
 func TestBackend_KillContext(t *testing.T) {
 	b := newBackend(t)
 	ev := watch(t, b)
-	id := launch(t, b, scheduler.Task{Kind: scheduler.KindJob, Command: []string{"/bin/sh", "-c", `trap "" TERM; sleep 600 & wait`}})
+	ready := filepath.Join(t.TempDir(), "ready")
+	id := launch(t, b, scheduler.Task{Kind: scheduler.KindJob, Command: []string{"/bin/sh", "-c", `trap "" TERM; sleep 600 & : > "$0"; wait`, ready}})
+	schedulertest.WaitFile(t, ready)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := b.Kill(ctx, id); !errors.Is(err, context.Canceled) {
 		t.Errorf("Kill with a cancelled ctx: %v", err)
 	}
-	if end := ev.End(t, id); end.State != scheduler.StateKilled {
-		t.Errorf("ended %+v", end)
+	if end := ev.End(t, id); end.State != scheduler.StateKilled || !strings.Contains(end.Message, "signal 9") {
+		t.Errorf("ended %+v, want killed by signal 9", end)
 	}
 }
 

@@ -179,6 +179,10 @@ func (p *proc) signal(sig syscall.Signal) {
 // terminate sends SIGTERM to the group, SIGKILL after grace, and waits for the task to be
 // reaped. If ctx ends first, it sends SIGKILL and returns ctx's error without waiting.
 func (p *proc) terminate(ctx context.Context, grace time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		p.signal(syscall.SIGKILL)
+		return err
+	}
 	p.signal(syscall.SIGTERM)
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
