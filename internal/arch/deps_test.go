@@ -12,8 +12,10 @@ const module = "github.com/sluicedata/sluice"
 
 // rules lists, for each package (a path relative to the module; a trailing "/..." covers
 // the package and everything below it), the module packages it may depend on, directly
-// or not. The most specific rule applies. A package may always depend on packages below
-// itself. This is a statement of policy, in the manner of go/build's deps_test.go.
+// or not. The most specific rule applies. A package may always depend on packages in its
+// own top-level folder (master/journal on master/state, scheduler/local on scheduler),
+// except that UFS backends and integrations stay apart from each other (see sameArea).
+// This is a statement of policy, in the manner of go/build's deps_test.go.
 var rules = []struct {
 	pkg   string
 	allow []string
@@ -35,8 +37,8 @@ var rules = []struct {
 	{"client/...", []string{"api/..."}},
 	{"examples/...", []string{"client", "api/..."}},
 	// Test harnesses may wire anything but the command.
-	{"internal/testcluster", []string{"api/...", "blocks", "ufs/...", "lineage", "recompute", "scheduler/...", "master/...", "executor/...", "client/..."}},
 	{"internal/...", nil},
+	{"internal/testcluster/...", []string{"api/...", "blocks/...", "ufs/...", "lineage", "recompute", "scheduler/...", "master/...", "executor/...", "client/...", "internal/miniotest"}},
 	{"cmd/...", []string{"..."}},
 }
 
@@ -62,7 +64,7 @@ func TestImportDirections(t *testing.T) {
 				continue // stdlib or another module
 			}
 			d := rel(dep)
-			if d == pkg || strings.HasPrefix(d, pkg+"/") || matchesAny(d, allow) {
+			if sameArea(pkg, d) || matchesAny(d, allow) {
 				continue
 			}
 			t.Errorf("%s must not depend on %s (DESIGN.md, \"Layout and dependency direction\")", pkg, d)
@@ -70,6 +72,28 @@ func TestImportDirections(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("go list listed no packages")
+	}
+}
+
+func TestSameArea(t *testing.T) {
+	tests := []struct {
+		pkg, dep string
+		want     bool
+	}{
+		{"master/journal", "master/state", true},
+		{"master", "master/state", true},
+		{"scheduler/local", "scheduler", true},
+		{"blocks/blockstest", "blocks", true},
+		{"ufs/local", "ufs/s3", false},
+		{"ufs/s3", "ufs/s3/internal", true},
+		{"integrations/nomad", "integrations/mesos", false},
+		{"internal/testcluster", "internal/miniotest", false},
+		{"master", "executor", false},
+	}
+	for _, tt := range tests {
+		if got := sameArea(tt.pkg, tt.dep); got != tt.want {
+			t.Errorf("sameArea(%q, %q) = %v, want %v", tt.pkg, tt.dep, got, tt.want)
+		}
 	}
 }
 
@@ -90,6 +114,7 @@ func TestRule_MostSpecificWins(t *testing.T) {
 		{"cmd/sluice", "integrations/nomad", true},
 		{"internal/testcluster", "master", true},
 		{"internal/arch", "master", false},
+		{"internal/testcluster", "internal/miniotest", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg+"->"+tt.dep, func(t *testing.T) {
@@ -102,6 +127,25 @@ func TestRule_MostSpecificWins(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sameArea reports whether dep sits in pkg's own top-level folder and may be used by it.
+// Under ufs/ and integrations/ the folders below are separate backends: ufs/local must not
+// use ufs/s3 (only the contract in ufs itself), and the Nomad driver must not use Mesos.
+func sameArea(pkg, dep string) bool {
+	if dep == pkg || strings.HasPrefix(dep, pkg+"/") {
+		return true
+	}
+	top, _, _ := strings.Cut(pkg, "/")
+	depTop, _, _ := strings.Cut(dep, "/")
+	if top != depTop {
+		return false
+	}
+	switch top {
+	case "ufs", "integrations", "internal":
+		return false
+	}
+	return true
 }
 
 func rel(importPath string) string {
