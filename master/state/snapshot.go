@@ -11,6 +11,7 @@ import (
 
 	iradix "github.com/hashicorp/go-immutable-radix"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 )
@@ -27,8 +28,10 @@ const maxRecordSize = 16 << 20
 // may run for as long as the I/O takes while applies go on.
 func (v *View) WriteSnapshot(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
+	// Deterministic, so that equal Views give equal bytes (mount options are maps).
+	opts := protodelim.MarshalOptions{MarshalOptions: proto.MarshalOptions{Deterministic: true}}
 	put := func(rec *sluicepb.SnapshotRecord) error {
-		_, err := protodelim.MarshalTo(bw, rec)
+		_, err := opts.MarshalTo(bw, rec)
 		return err
 	}
 	err := put(&sluicepb.SnapshotRecord{Record: &sluicepb.SnapshotRecord_Header{Header: &sluicepb.SnapshotHeader{

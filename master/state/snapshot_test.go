@@ -57,7 +57,7 @@ func randomOps(f *fixture, rng *rand.Rand, n int) {
 		case 8:
 			p := randPath()
 			typ, msg = EntryMount, &sluicepb.MountEntry{Path: p, UfsUri: "s3://bucket" + p, ReadOnly: rng.IntN(2) == 0,
-				Ids: f.reserve(p), Options: map[string]string{"n": p}, TimeMs: f.now}
+				Ids: f.reserve(p), Options: map[string]string{"n": p, "a": "1", "z": "2", "k": "3"}, TimeMs: f.now}
 		case 9:
 			typ, msg = EntryUnmount, &sluicepb.UnmountEntry{Path: existing().Path}
 		case 10:
