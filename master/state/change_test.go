@@ -256,7 +256,7 @@ func TestState_LoadMetadata(t *testing.T) {
 			if !f.get("/m").ChildrenLoaded || f.get("/m/y").Length != 1 || len(r.Created) != 2 {
 				t.Errorf("created %v", paths(r.Created))
 			}
-			if got, err := f.s.View().FileOfBlock(BlockID(in.ID, 3)); err != nil || got.Path != "/m/d/big" {
+			if got, err := f.s.View().FileOfBlock(sluicepb.NewBlockID(in.ID, 3)); err != nil || got.Path != "/m/d/big" {
 				t.Errorf("FileOfBlock = %v, %v", got.Path, err)
 			}
 		}},

@@ -93,7 +93,7 @@ func TestState_CompleteFile(t *testing.T) {
 	runCases(t, []opCase{
 		{name: "complete", entry: completeFile("/a/g", 130), check: func(t *testing.T, f *fixture, r Result) {
 			in := f.get("/a/g")
-			want := []uint64{BlockID(in.ID, 0), BlockID(in.ID, 1), BlockID(in.ID, 2)}
+			want := []uint64{sluicepb.NewBlockID(in.ID, 0), sluicepb.NewBlockID(in.ID, 1), sluicepb.NewBlockID(in.ID, 2)}
 			if !in.Complete || in.Length != 130 || in.Checksum != "crc32c:00ff" || len(in.BlockIDs()) != 3 || in.BlockIDs()[2] != want[2] {
 				t.Errorf("completed %+v, blocks %v, want %v", in, in.BlockIDs(), want)
 			}

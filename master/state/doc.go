@@ -21,7 +21,7 @@
 //
 //   - Files are write-once: CreateFile makes an INCOMPLETE file, CompleteFile fixes its
 //     length, and a second completion fails with ErrFileComplete. Block IDs are
-//     fileID<<24 | index and derived from the length and block size, so they are not
+//     fileID<<24 | index (sluicepb.NewBlockID), derived from the length and block size, so not
 //     journaled; a file has at most 2^24 blocks and IDs have 40 bits (MaxID).
 //   - A file's TTL counts from its creation time, as in Alluxio; View.Expired lists what
 //     has expired at a given time. Freeing blocks (TTL action FREE, `fs free`) changes

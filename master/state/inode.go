@@ -6,29 +6,17 @@ import (
 	"github.com/sluicedata/sluice/api/sluicepb"
 )
 
-// Inode IDs and block IDs.
+// Inode IDs. Block IDs are sluicepb's: fileID<<24 | index (sluicepb.NewBlockID).
 const (
 	// RootID is the inode ID of "/". It exists in every state, from New on.
 	RootID uint64 = 1
 	// FirstID is the first ID the leader hands out.
 	FirstID uint64 = 2
-	// MaxID is the largest inode ID: a block ID keeps 24 bits for the block index, so a
-	// file ID has 40.
-	MaxID uint64 = 1<<40 - 1
+	// MaxID is the largest inode ID: one that still fits in a block ID.
+	MaxID = sluicepb.MaxFileID
 	// MaxBlocksPerFile is the number of block indexes a block ID can hold.
-	MaxBlocksPerFile = 1 << 24
+	MaxBlocksPerFile = sluicepb.MaxBlocksPerFile
 )
-
-// BlockID returns the ID of block index of file fileID: fileID<<24 | index.
-func BlockID(fileID uint64, index int64) uint64 {
-	return fileID<<24 | uint64(index)&(MaxBlocksPerFile-1)
-}
-
-// FileIDOfBlock returns the ID of the file a block belongs to.
-func FileIDOfBlock(blockID uint64) uint64 { return blockID >> 24 }
-
-// BlockIndex returns the index of a block within its file.
-func BlockIndex(blockID uint64) int64 { return int64(blockID & (MaxBlocksPerFile - 1)) }
 
 // PersistenceState is where an inode's data stands with respect to the UFS.
 type PersistenceState uint8
@@ -140,7 +128,7 @@ func (in *Inode) BlockIDs() []uint64 {
 	n := in.BlockCount()
 	ids := make([]uint64, n)
 	for i := range n {
-		ids[i] = BlockID(in.ID, i)
+		ids[i] = sluicepb.NewBlockID(in.ID, uint32(i))
 	}
 	return ids
 }

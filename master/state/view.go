@@ -8,6 +8,8 @@ import (
 	"iter"
 
 	iradix "github.com/hashicorp/go-immutable-radix"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
 )
 
 // View is an immutable version of the whole state: what the state held after one
@@ -218,8 +220,8 @@ func (v *View) FilesByPersistence(s PersistenceState) iter.Seq[Inode] {
 // FileOfBlock returns the file that block blockID belongs to. It fails with ErrNotFound
 // if that file does not exist, is a directory, or has no block of that index.
 func (v *View) FileOfBlock(blockID uint64) (Inode, error) {
-	in := v.inode(FileIDOfBlock(blockID))
-	if in == nil || in.Directory || BlockIndex(blockID) >= in.BlockCount() {
+	in := v.inode(sluicepb.BlockFileID(blockID))
+	if in == nil || in.Directory || int64(sluicepb.BlockIndex(blockID)) >= in.BlockCount() {
 		return Inode{}, fmt.Errorf("block %d: %w", blockID, ErrNotFound)
 	}
 	return withPath(in, pathOf(v, in)), nil
