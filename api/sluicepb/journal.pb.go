@@ -32,7 +32,8 @@ const (
 )
 
 // JournalPersistenceState is where a file's (or directory's) data stands with respect
-// to the under file system.
+// to the under file system. The journal's enums are its own, numbered apart from
+// common.proto's, so that the wire API can change without changing the journal format.
 type JournalPersistenceState int32
 
 const (
