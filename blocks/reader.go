@@ -147,8 +147,9 @@ var scratch = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &
 
 // readSpan reads p at off: whole chunks go straight into p (fill, then verify the
 // copy), partial chunks through a scratch chunk, so no unverified byte reaches p. fill
-// copies the bytes at off into its argument. It returns the bytes verified.
-func (r *BlockReader) readSpan(p []byte, off int64, group int, fill func(dst []byte, off int64) error) (int, error) {
+// copies the bytes at off into its argument, which starts at a chunk boundary, and
+// verifies them itself if fillVerifies is set. It returns the bytes verified.
+func (r *BlockReader) readSpan(p []byte, off int64, group int, fillVerifies bool, fill func(dst []byte, off int64) error) (int, error) {
 	b := r.b
 	end := off + int64(len(p))
 	pos := off
@@ -165,8 +166,10 @@ func (r *BlockReader) readSpan(p []byte, off int64, group int, fill func(dst []b
 			if err := fill(dst, pos); err != nil {
 				return int(pos - off), err
 			}
-			if err := verifyChunks(b, dst, pos); err != nil {
-				return int(pos - off), err
+			if !fillVerifies {
+				if err := verifyChunks(b, dst, pos); err != nil {
+					return int(pos - off), err
+				}
 			}
 			pos = re
 			continue
@@ -174,7 +177,7 @@ func (r *BlockReader) readSpan(p []byte, off int64, group int, fill func(dst []b
 		bufp := scratch.Get().(*[]byte)
 		buf := (*bufp)[:ce-cs]
 		err := fill(buf, cs)
-		if err == nil {
+		if err == nil && !fillVerifies {
 			err = verifyChunks(b, buf, cs)
 		}
 		if err == nil {
@@ -202,16 +205,30 @@ func (r *BlockReader) readMapped(p []byte, off int64) (n int, err error) {
 			err = fmt.Errorf("block %v: fault reading %s: %v: %w", r.b.id, r.path, e, ErrCorrupt)
 		}
 	}()
-	m := r.m
-	return r.readSpan(p, off, chunkSize, func(dst []byte, at int64) error {
-		copy(dst, m[at:])
+	m, b := r.m, r.b
+	return r.readSpan(p, off, mappedGroup*chunkSize, true, func(dst []byte, at int64) error {
+		// Copy and checksum in one pass; the checksum is of the bytes copied, so a
+		// concurrent change of the file cannot slip unverified bytes into dst.
+		var sums [mappedGroup]uint32
+		n := numChunks(int64(len(dst)))
+		copyCRCChunks(dst, m[at:at+int64(len(dst))], sums[:n])
+		for i, got := range sums[:n] {
+			c := at/chunkSize + int64(i)
+			if got != b.crcs[c] {
+				b.corrupt.Store(true)
+				return fmt.Errorf("block %v chunk %d: checksum %08x, want %08x: %w", b.id, c, got, b.crcs[c], ErrCorrupt)
+			}
+		}
 		return nil
 	})
 }
 
+// mappedGroup is the number of chunks a mapped read copies and checks in one call.
+const mappedGroup = 48
+
 // readFile reads a block of a disk tier with pread, up to 1 MiB per call.
 func (r *BlockReader) readFile(p []byte, off int64) (int, error) {
-	return r.readSpan(p, off, 16*chunkSize, func(dst []byte, at int64) error {
+	return r.readSpan(p, off, 16*chunkSize, false, func(dst []byte, at int64) error {
 		if _, err := r.f.ReadAt(dst, at); err != nil {
 			if errors.Is(err, io.EOF) {
 				r.b.corrupt.Store(true)

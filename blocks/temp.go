@@ -195,17 +195,25 @@ func (t *TempBlock) reservedNow() int64 {
 	return t.reserved
 }
 
-// absorb checksums p at t.off, copying it into the mapping first when toMapping is set
-// (then the copy, still in cache, is what gets checksummed), and advances t.off.
+// absorb checksums p at t.off, copying it into the mapping in the same pass when
+// toMapping is set, and advances t.off.
 func (t *TempBlock) absorb(p []byte, toMapping bool) {
 	for len(p) > 0 {
-		k := min(chunkSize-int(t.off%chunkSize), len(p))
-		piece := p[:k]
-		if toMapping {
-			copy(t.mapping[t.off:], piece)
-			piece = t.mapping[t.off : t.off+int64(k)]
+		if toMapping && t.off%chunkSize == 0 && len(p) >= 3*chunkSize {
+			k := len(p) / chunkSize * chunkSize
+			at := len(t.crcs)
+			t.crcs = append(t.crcs, make([]uint32, k/chunkSize)...)
+			copyCRCChunks(t.mapping[t.off:], p[:k], t.crcs[at:])
+			t.off += int64(k)
+			p = p[k:]
+			continue
 		}
-		t.cur = crc32Update(t.cur, piece)
+		k := min(chunkSize-int(t.off%chunkSize), len(p))
+		if toMapping {
+			t.cur = copyCRC(t.mapping[t.off:], p[:k], t.cur)
+		} else {
+			t.cur = crc32Update(t.cur, p[:k])
+		}
 		t.off += int64(k)
 		p = p[k:]
 		if t.off%chunkSize == 0 {
