@@ -230,6 +230,10 @@ func timeoutOf(ctx context.Context) (time.Duration, error) {
 
 // wait waits for a Raft future or ctx, whichever ends first, and maps Raft's errors.
 func (j *Journal) wait(ctx context.Context, f raft.Future) error {
+	if ctx.Done() == nil {
+		// Nothing can cancel the wait: no goroutine needed.
+		return j.mapError(f.Error())
+	}
 	done := make(chan error, 1)
 	j.waiters.Go(func() { done <- f.Error() })
 	select {

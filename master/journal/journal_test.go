@@ -122,6 +122,10 @@ func TestJournal_TCPTransport(t *testing.T) {
 	if _, err := st.View().Get("/f"); err != nil {
 		t.Fatal(err)
 	}
+	// A ctx that cannot end waits for the entry directly.
+	if r, err := j.Apply(context.Background(), state.EntryCreateFile, c.createEntry("/g")); err != nil || r.Inode.Path != "/g" {
+		t.Fatalf("Apply(Background) = %+v, %v", r, err)
+	}
 	if j.LeaderAddr() != j.Addr() || j.Addr() == "127.0.0.1:0" {
 		t.Errorf("leader %q, self %q", j.LeaderAddr(), j.Addr())
 	}
