@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -94,7 +95,7 @@ func checkInvariants(t testing.TB, v *View) {
 	if c := v.Counts(); c.Files != files || c.Directories != dirs {
 		t.Errorf("Counts() = %+v, walk found %d files and %d directories", c, files, dirs)
 	}
-	for in := range v.Expired(1 << 62) {
+	for in := range v.Expired(math.MaxInt64) {
 		if !ttl[in.ID] {
 			t.Errorf("Expired lists %d (%s), which has no TTL", in.ID, in.Path)
 		}

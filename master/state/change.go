@@ -157,9 +157,16 @@ func (t *txn) applySetAttribute(e *sluicepb.SetAttributeEntry) (*Inode, error) {
 		ttl = e.GetTtlMs()
 	}
 	deletes := (e.TtlMs != nil || e.TtlAction != nil) && action == TTLDelete && ttl > 0
-	if (e.Mode != nil) || (e.Owner != nil) || (e.Group != nil) || deletes {
+	if e.Mode != nil || e.Owner != nil || e.Group != nil || deletes {
 		if err := t.checkWritable(clean); err != nil {
 			return nil, err
+		}
+		if e.GetRecursive() {
+			for _, m := range t.mounts {
+				if m.ReadOnly && isUnder(m.Path, clean) {
+					return nil, fmt.Errorf("%s holds read-only mount %s: %w", clean, m.Path, ErrReadOnly)
+				}
+			}
 		}
 	}
 	set := func(n *Inode) {

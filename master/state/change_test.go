@@ -1,6 +1,7 @@
 package state
 
 import (
+	"math"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -160,6 +161,18 @@ func TestState_SetAttribute(t *testing.T) {
 		{name: "free TTL read-only", entry: set("/ro/x", func(e *sluicepb.SetAttributeEntry) { e.TtlMs, e.TtlAction = proto.Int64(1), &free })},
 		{name: "delete TTL read-only", entry: set("/ro/x", func(e *sluicepb.SetAttributeEntry) { e.TtlMs = proto.Int64(1) }), want: ErrReadOnly},
 		{name: "mode read-only", entry: set("/ro/x", func(e *sluicepb.SetAttributeEntry) { e.Mode = proto.Uint32(0o600) }), want: ErrReadOnly},
+		{name: "recursive over a read-only mount", entry: set("/", func(e *sluicepb.SetAttributeEntry) {
+			e.Owner, e.Recursive = proto.String("o"), true
+		}), want: ErrReadOnly},
+		{name: "recursive pin over a read-only mount", entry: set("/", func(e *sluicepb.SetAttributeEntry) {
+			e.Pinned, e.Recursive = proto.Bool(true), true
+		})},
+		{name: "huge TTL", entry: set("/a/f", func(e *sluicepb.SetAttributeEntry) { e.TtlMs = proto.Int64(math.MaxInt64) }),
+			check: func(t *testing.T, f *fixture, r Result) {
+				for in := range f.s.View().Expired(1 << 62) {
+					t.Errorf("%s expires", in.Path)
+				}
+			}},
 		{name: "nothing", entry: set("/a/f", func(e *sluicepb.SetAttributeEntry) {}), want: ErrInvalidArgument},
 		{name: "negative TTL", entry: set("/a/f", func(e *sluicepb.SetAttributeEntry) { e.TtlMs = proto.Int64(-1) }), want: ErrInvalidArgument},
 		{name: "bad mode", entry: set("/a/f", func(e *sluicepb.SetAttributeEntry) { e.Mode = proto.Uint32(0o17777) }), want: ErrInvalidArgument},

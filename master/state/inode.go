@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 )
@@ -137,6 +138,9 @@ func (in *Inode) BlockIDs() []uint64 {
 func (in *Inode) ExpiryMs() (int64, bool) {
 	if in.TTLMs <= 0 {
 		return 0, false
+	}
+	if in.TTLMs > math.MaxInt64-in.CreationTimeMs {
+		return math.MaxInt64, true // never, in practice
 	}
 	return in.CreationTimeMs + in.TTLMs, true
 }
