@@ -26,7 +26,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"tiers out of order", func(c *blocks.Config) {
 			c.Tiers = []blocks.TierConfig{{Alias: blocks.SSD, Dirs: dir("/ssd", 1)}, {Alias: blocks.MEM, Dirs: dir("/mem", 1)}}
 		}, false},
-		{"tier twice", func(c *blocks.Config) { c.Tiers = append(c.Tiers, blocks.TierConfig{Alias: blocks.MEM, Dirs: dir("/m2", 1)}) }, false},
+		{"tier twice", func(c *blocks.Config) {
+			c.Tiers = append(c.Tiers, blocks.TierConfig{Alias: blocks.MEM, Dirs: dir("/m2", 1)})
+		}, false},
 		{"no dirs", func(c *blocks.Config) { c.Tiers[0].Dirs = nil }, false},
 		{"relative dir", func(c *blocks.Config) { c.Tiers[0].Dirs = dir("shm", 1) }, false},
 		{"zero quota", func(c *blocks.Config) { c.Tiers[0].Dirs = dir("/shm", 0) }, false},

@@ -170,10 +170,10 @@ type Store struct {
 	cfg   Config
 	log   *slog.Logger
 	tiers []*tier
-	locks []*os.File     // directory locks, released by Close
-	kick  chan struct{}  // wakes the SpaceReserver
-	seq   atomic.Uint64  // names of recycled files
-	done  atomic.Bool    // closed, readable without mu
+	locks []*os.File    // directory locks, released by Close
+	kick  chan struct{} // wakes the SpaceReserver
+	seq   atomic.Uint64 // names of recycled files
+	done  atomic.Bool   // closed, readable without mu
 
 	// mu guards blocks, temps, closed, the evictor, the allocator and the mutable fields
 	// of every dir, block and TempBlock.

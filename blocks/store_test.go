@@ -254,11 +254,11 @@ func TestStore_RestartDropsDamagedFiles(t *testing.T) {
 	m3 := blockstest.Write(t, s, 3, blockstest.Data(3, 1000), blocks.CreateOptions{})
 	s.Close()
 	dir := m1.Dir
-	os.Remove(filepath.Join(dir, m1.ID.String()+".crc"))                         // no checksums
+	os.Remove(filepath.Join(dir, m1.ID.String()+".crc"))                           // no checksums
 	os.WriteFile(filepath.Join(dir, m2.ID.String()+".crc"), []byte("junk"), 0o644) // bad checksums
 	os.Truncate(m3.Path, 10)                                                       // size mismatch
-	os.WriteFile(filepath.Join(dir, "0000000000000004.crc"), []byte("x"), 0o644)    // orphan
-	os.WriteFile(filepath.Join(dir, "README"), []byte("keep"), 0o644)               // not ours
+	os.WriteFile(filepath.Join(dir, "0000000000000004.crc"), []byte("x"), 0o644)   // orphan
+	os.WriteFile(filepath.Join(dir, "README"), []byte("keep"), 0o644)              // not ours
 
 	s2 := blockstest.Open(t, cfg)
 	if got := s2.Blocks(); len(got) != 0 {
