@@ -138,7 +138,8 @@ func ReadSnapshot(r io.Reader) (*View, error) {
 			m := x.Mount
 			in := t.inode(m.GetId())
 			clean, err := ValidatePath(m.GetPath())
-			if err != nil || in == nil || !in.MountPoint || pathOf(t, in) != clean {
+			dup := slices.ContainsFunc(mounts, func(o Mount) bool { return o.Path == clean || o.ID == m.GetId() })
+			if err != nil || in == nil || !in.Directory || !in.MountPoint || pathOf(t, in) != clean || dup {
 				return nil, bad("mount %q on inode %d", m.GetPath(), m.GetId())
 			}
 			mounts = append(mounts, Mount{ID: m.GetId(), Path: clean, UFSURI: m.GetUfsUri(),

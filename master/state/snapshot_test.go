@@ -170,6 +170,9 @@ func TestState_RestoreRejectsCorrupt(t *testing.T) {
 		"unknown record": edit(func(r []*sluicepb.SnapshotRecord) []*sluicepb.SnapshotRecord {
 			return append(r[:2], append([]*sluicepb.SnapshotRecord{{}}, r[2:]...)...)
 		}),
+		"mount twice": edit(func(r []*sluicepb.SnapshotRecord) []*sluicepb.SnapshotRecord {
+			return append(r[:len(r)-1], r[len(r)-2], r[len(r)-1])
+		}),
 		"bad count": edit(func(r []*sluicepb.SnapshotRecord) []*sluicepb.SnapshotRecord {
 			r[len(r)-1].GetFooter().InodeCount++
 			return r
@@ -213,4 +216,27 @@ func TestIDAllocator(t *testing.T) {
 	if _, err := end.Reserve(1); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("past the last ID: %v", err)
 	}
+}
+
+func FuzzReadSnapshot(f *testing.F) {
+	f.Add(snapshotBytes(f, newTree(f).s.View()))
+	f.Add(snapshotBytes(f, New().View()))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := ReadSnapshot(bytes.NewReader(b))
+		if err != nil {
+			if !errors.Is(err, ErrCorruptSnapshot) {
+				t.Fatalf("ReadSnapshot error %v does not wrap ErrCorruptSnapshot", err)
+			}
+			return
+		}
+		// What was accepted is a consistent state that writes out and reads back alike.
+		checkInvariants(t, v)
+		again, err := ReadSnapshot(bytes.NewReader(snapshotBytes(t, v)))
+		if err != nil {
+			t.Fatalf("re-read: %v", err)
+		}
+		if diff := cmp.Diff(dump(t, v), dump(t, again)); diff != "" {
+			t.Fatalf("re-read differs:\n%s", diff)
+		}
+	})
 }
