@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -52,43 +53,18 @@ func withEnv(cmds []*cli.Command) []*cli.Command {
 	return cmds
 }
 
+// setEnv sets the EnvVars field that every urfave/cli flag type has but no interface
+// exposes, unless the flag names its own variables.
 func setEnv(f cli.Flag) {
-	name := f.Names()[0]
-	vars := []string{envName(name)}
-	switch f := f.(type) {
-	case *cli.StringFlag:
-		if len(f.EnvVars) == 0 {
-			f.EnvVars = vars
-		}
-	case *cli.BoolFlag:
-		if len(f.EnvVars) == 0 {
-			f.EnvVars = vars
-		}
-	case *cli.IntFlag:
-		if len(f.EnvVars) == 0 {
-			f.EnvVars = vars
-		}
-	case *cli.Int64Flag:
-		if len(f.EnvVars) == 0 {
-			f.EnvVars = vars
-		}
-	case *cli.Uint64Flag:
-		if len(f.EnvVars) == 0 {
-			f.EnvVars = vars
-		}
-	case *cli.Float64Flag:
-		if len(f.EnvVars) == 0 {
-			f.EnvVars = vars
-		}
-	case *cli.DurationFlag:
-		if len(f.EnvVars) == 0 {
-			f.EnvVars = vars
-		}
-	case *cli.StringSliceFlag:
-		if len(f.EnvVars) == 0 {
-			f.EnvVars = vars
-		}
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return
 	}
+	field := v.Elem().FieldByName("EnvVars")
+	if !field.IsValid() || !field.CanSet() || field.Len() > 0 {
+		return
+	}
+	field.Set(reflect.ValueOf([]string{envName(f.Names()[0])}))
 }
 
 // configFile is a flattened sluice.yaml: dotted keys to their values as text.
