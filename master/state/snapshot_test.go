@@ -171,6 +171,7 @@ func TestState_RestoreRejectsCorrupt(t *testing.T) {
 			return append(r[:2], append([]*sluicepb.SnapshotRecord{{}}, r[2:]...)...)
 		}),
 		"mount twice": edit(func(r []*sluicepb.SnapshotRecord) []*sluicepb.SnapshotRecord {
+			r[len(r)-1].GetFooter().MountCount++
 			return append(r[:len(r)-1], r[len(r)-2], r[len(r)-1])
 		}),
 		"bad count": edit(func(r []*sluicepb.SnapshotRecord) []*sluicepb.SnapshotRecord {
