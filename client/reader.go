@@ -77,7 +77,8 @@ type FileReader struct {
 	bmu sync.Mutex
 	// blocks are the file's blocks with their copies, refreshed after failures.
 	blocks []*sluicepb.FileBlockInfo
-	// bad marks sources (kind+address) that failed for this reader.
+	// bad marks sources (kind+address) that failed for this reader, and addresses of
+	// executors found unreachable.
 	bad map[string]bool
 	// local are the open short-circuit blocks by block ID.
 	local map[uint64]*localBlock

@@ -88,16 +88,21 @@ func (r *FileReader) tryBlock(id uint64, want int64, read func(src source, done 
 		r.c.stats.readFallbacks.Add(1)
 		tried[src.key()] = true
 		if !isLocalFileErr(err) && !errors.Is(err, os.ErrClosed) {
-			r.markBad(src)
+			r.markBad(src, errors.Is(err, ErrUnavailable))
 		}
 		last = err
 	}
 	return done, nil
 }
 
-func (r *FileReader) markBad(src source) {
+// markBad excludes src from this reader's later reads; an unreachable executor is
+// excluded for every kind of source it could serve.
+func (r *FileReader) markBad(src source, unreachable bool) {
 	r.bmu.Lock()
 	r.bad[src.key()] = true
+	if unreachable {
+		r.bad[src.addr] = true
+	}
 	r.bmu.Unlock()
 }
 
@@ -110,7 +115,7 @@ func (r *FileReader) nextSource(id uint64, tried map[string]bool) (source, bool,
 	usable := func(s source) bool {
 		r.bmu.Lock()
 		defer r.bmu.Unlock()
-		return !tried[s.key()] && !r.bad[s.key()]
+		return !tried[s.key()] && !r.bad[s.key()] && !r.bad[s.addr]
 	}
 	var remote []source
 	for _, loc := range b.GetLocations() {

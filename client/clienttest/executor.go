@@ -422,3 +422,18 @@ func (c *Cluster) Replicate(path string, to *Executor) error {
 	}
 	return nil
 }
+
+// DropCopies removes the copies of the file's blocks held by executor e (as an eviction
+// would), keeping the others.
+func (c *Cluster) DropCopies(path string, e *Executor) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in := c.inodes[path]
+	if in == nil {
+		return
+	}
+	for _, b := range in.blocks {
+		e.dropBlock(b.GetBlockId())
+		delete(c.blockLocs[b.GetBlockId()], e.id)
+	}
+}
