@@ -53,7 +53,7 @@ func (s *Store) Move(ctx context.Context, id ID, to TierAlias) error {
 		s.writeUnlock(b)
 		return fmt.Errorf("move block %v: %w", id, err)
 	}
-	if err := s.relocate(ctx, b, dst, true); err != nil {
+	if err := s.relocate(ctx, b, dst, true, false); err != nil {
 		if b.corrupt.Load() {
 			s.dropCorrupt(b)
 		} else {
@@ -65,11 +65,15 @@ func (s *Store) Move(ctx context.Context, id ID, to TierAlias) error {
 	return nil
 }
 
+// errPinned stops the eviction of a block pinned while it was being evicted.
+var errPinned = errors.New("blocks: pinned during eviction")
+
 // relocate copies the write-locked block b to dst, where its space is already reserved,
 // verifying every chunk read, then switches b to dst and disposes of the old files. On
 // failure the reservation in dst is given back and b stays where it was; a checksum
-// mismatch marks b corrupt (the caller drops it).
-func (s *Store) relocate(ctx context.Context, b *block, dst *dir, recycle bool) (err error) {
+// mismatch marks b corrupt (the caller drops it). With spare set (an eviction), a block
+// pinned meanwhile stays where it is.
+func (s *Store) relocate(ctx context.Context, b *block, dst *dir, recycle, spare bool) (err error) {
 	src := b.dir
 	tmpData := filepath.Join(dst.tmp, b.id.String()+".move")
 	tmpSum := filepath.Join(dst.tmp, b.id.String()+".movecrc")
@@ -95,6 +99,12 @@ func (s *Store) relocate(ctx context.Context, b *block, dst *dir, recycle bool) 
 		return fmt.Errorf("install block: %w", err)
 	}
 	s.mu.Lock()
+	if spare && b.pinned {
+		s.mu.Unlock()
+		os.Remove(dst.blockPath(b.id))
+		os.Remove(dst.sidecarPath(b.id))
+		return errPinned
+	}
 	mapping := b.mapping
 	b.mapping = nil
 	b.dir = dst

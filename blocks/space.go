@@ -178,6 +178,13 @@ func (s *Store) victimsLocked(d *dir, need int64, partial bool) []*block {
 func (s *Store) evictBlocks(ctx context.Context, victims []*block) {
 	for _, b := range victims {
 		from := b.dir
+		s.mu.Lock()
+		pinned := b.pinned // pinned since it was chosen: spare it
+		s.mu.Unlock()
+		if pinned {
+			s.writeUnlock(b)
+			continue
+		}
 		if ctx.Err() == nil && s.demote(ctx, b) {
 			s.writeUnlock(b)
 			s.emit(Event{Kind: EventDemoted, Block: b.id, From: from.tier.alias, To: b.dir.tier.alias})
@@ -188,6 +195,12 @@ func (s *Store) evictBlocks(ctx context.Context, victims []*block) {
 			continue
 		}
 		s.mu.Lock()
+		if b.pinned {
+			b.writer = false
+			b.broadcast()
+			s.mu.Unlock()
+			continue
+		}
 		s.detachLocked(b)
 		mapping := b.mapping
 		b.mapping = nil
@@ -217,7 +230,10 @@ func (s *Store) demote(ctx context.Context, b *block) bool {
 		if i < 0 {
 			continue
 		}
-		if err := s.relocate(ctx, b, t.dirs[i], false); err != nil {
+		if err := s.relocate(ctx, b, t.dirs[i], false, true); err != nil {
+			if errors.Is(err, errPinned) {
+				return false
+			}
 			s.log.Warn("demote block", "block_id", b.id, "to", t.alias, "err", err)
 			return false
 		}
