@@ -139,7 +139,9 @@ func TestClient_Attributes(t *testing.T) {
 		{"unpin", func() (FileInfo, error) { return cl.Unpin(ctx, "/d/f", false) }, func(fi FileInfo) bool { return !fi.Pinned }},
 		{"ttl", func() (FileInfo, error) {
 			return cl.SetTTL(ctx, "/d/f", 90*time.Second, sluicepb.TtlAction_TTL_ACTION_FREE, false)
-		}, func(fi FileInfo) bool { return fi.TTL == 90*time.Second && fi.TTLAction == sluicepb.TtlAction_TTL_ACTION_FREE }},
+		}, func(fi FileInfo) bool {
+			return fi.TTL == 90*time.Second && fi.TTLAction == sluicepb.TtlAction_TTL_ACTION_FREE
+		}},
 		{"unset ttl", func() (FileInfo, error) { return cl.UnsetTTL(ctx, "/d/f", false) }, func(fi FileInfo) bool { return fi.TTL == 0 }},
 		{"chmod", func() (FileInfo, error) { return cl.Chmod(ctx, "/d/f", 0o604, false) }, func(fi FileInfo) bool { return fi.Mode == 0o604 }},
 		{"chown", func() (FileInfo, error) { return cl.Chown(ctx, "/d/f", "alice", "", false) }, func(fi FileInfo) bool { return fi.Owner == "alice" }},
