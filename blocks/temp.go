@@ -48,6 +48,9 @@ type TempBlock struct {
 	pinned, protected bool
 }
 
+// growStep is the granularity in which Write grows a reservation it has outgrown.
+const growStep = 1 << 20
+
 // writeGroup is how much Write checksums before each pwrite, so the data is still in
 // the CPU cache when the kernel copies it.
 const writeGroup = 4 * chunkSize
@@ -155,8 +158,9 @@ func (t *TempBlock) Write(p []byte) (int, error) {
 	}
 	need := t.off + int64(len(p))
 	if need > t.reservedNow() {
-		// Grow by at least a quarter, so a stream of small writes reserves rarely.
-		want := max(need, t.reservedNow()+t.reservedNow()/4)
+		// Grow in steps of 1 MiB, so a stream of small writes reserves rarely; the
+		// last step is cut to the exact need if the rounding does not fit.
+		want := (need + growStep - 1) / growStep * growStep
 		if err := t.Reserve(context.Background(), want); err != nil {
 			if err = t.Reserve(context.Background(), need); err != nil {
 				t.Abort()
