@@ -3,8 +3,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 
 	"github.com/urfave/cli/v2"
 )
@@ -13,13 +16,31 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "sluice:", err)
-		os.Exit(1)
+	// An interrupt cancels the context, so that commands stop and abort their writes.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := newApp().RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		os.Exit(exitStatus(err))
 	}
 }
 
+// exitStatus prints err (unless its message is empty: the command reported already) and
+// returns the exit status it carries as a cli.ExitCoder, else 1.
+func exitStatus(err error) int {
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintln(os.Stderr, "sluice:", msg)
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
 func newApp() *cli.App {
+	// -h is "human-readable" in ls, du and count, as in hdfs dfs; help is --help only.
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
 	return &cli.App{
 		Name:                 "sluice",
 		Usage:                "memory-speed virtual distributed storage with lineage",
@@ -27,6 +48,8 @@ func newApp() *cli.App {
 		EnableBashCompletion: true,
 		Flags:                []cli.Flag{configFlag},
 		Commands:             withConfig(withEnv(commands())),
+		// Errors reach main, which exits with their status; urfave must not exit itself.
+		ExitErrHandler: func(*cli.Context, error) {},
 	}
 }
 
@@ -42,6 +65,8 @@ func commands() []*cli.Command {
 			},
 		},
 		configCommand(),
+		fsCommand(),
+		reportCommand(),
 	}
 }
 
