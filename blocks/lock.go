@@ -22,15 +22,24 @@ func (s *Store) waitLocked(ctx context.Context, b *block) error {
 	return ctx.Err()
 }
 
+// lookupLocked returns the committed block id.
+func (s *Store) lookupLocked(id ID) (*block, error) {
+	if s.closed {
+		return nil, ErrClosed
+	}
+	b, ok := s.blocks[id]
+	if !ok {
+		return nil, fmt.Errorf("block %v: %w", id, ErrNotFound)
+	}
+	return b, nil
+}
+
 // readLockLocked takes the read lock of block id, waiting behind writers.
 func (s *Store) readLockLocked(ctx context.Context, id ID) (*block, error) {
 	for {
-		if s.closed {
-			return nil, ErrClosed
-		}
-		b, ok := s.blocks[id]
-		if !ok {
-			return nil, fmt.Errorf("block %v: %w", id, ErrNotFound)
+		b, err := s.lookupLocked(id)
+		if err != nil {
+			return nil, err
 		}
 		if b.corrupt.Load() {
 			return nil, fmt.Errorf("block %v: %w", id, ErrCorrupt)
@@ -48,19 +57,16 @@ func (s *Store) readLockLocked(ctx context.Context, id ID) (*block, error) {
 // writeLockLocked takes the write lock of block id, waiting for its readers to leave.
 func (s *Store) writeLockLocked(ctx context.Context, id ID) (*block, error) {
 	for {
-		if s.closed {
-			return nil, ErrClosed
-		}
-		b, ok := s.blocks[id]
-		if !ok {
-			return nil, fmt.Errorf("block %v: %w", id, ErrNotFound)
+		b, err := s.lookupLocked(id)
+		if err != nil {
+			return nil, err
 		}
 		if !b.writer && b.readers == 0 {
 			b.writer = true
 			return b, nil
 		}
 		b.waiting++
-		err := s.waitLocked(ctx, b)
+		err = s.waitLocked(ctx, b)
 		b.waiting--
 		if b.waiting == 0 {
 			b.broadcast() // readers queued behind this writer may go on

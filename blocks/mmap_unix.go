@@ -18,7 +18,7 @@ func mapFile(f *os.File, size int64, writable, populate bool) ([]byte, error) {
 	}
 	flags := syscall.MAP_SHARED
 	if populate {
-		flags |= syscall.MAP_POPULATE
+		flags |= mapPopulate
 	}
 	m, err := syscall.Mmap(int(f.Fd()), 0, int(size), prot, flags)
 	if err != nil {

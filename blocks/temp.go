@@ -286,6 +286,9 @@ func (t *TempBlock) Commit(ctx context.Context) (BlockMeta, error) {
 
 func (t *TempBlock) commit(ctx context.Context) (BlockMeta, error) {
 	s, d := t.s, t.dir
+	if s.done.Load() {
+		return BlockMeta{}, ErrClosed
+	}
 	size, err := t.checksums()
 	if err != nil {
 		return BlockMeta{}, err
