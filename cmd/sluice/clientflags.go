@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -30,19 +31,26 @@ func clientFlags() []cli.Flag {
 	}
 }
 
-// masterAddresses returns the master addresses set for the running command: the value of
-// the innermost command that has the flag set (command line, SLUICE_MASTER or
-// sluice.yaml), else the default. Empty elements are dropped.
+// masterAddresses returns the master addresses set for the running command. A value given
+// on the command line (or in sluice.yaml) at any level — `sluice fs --master …` or
+// `sluice fs ls --master …` — wins over SLUICE_MASTER, the innermost such value first;
+// then SLUICE_MASTER; then the default. Empty elements are dropped.
 func masterAddresses(c *cli.Context) []string {
-	v := client.DefaultMasterAddress
+	env, hasEnv := os.LookupEnv(envName(masterFlagName))
+	v, found := client.DefaultMasterAddress, false
 	for _, l := range c.Lineage() {
-		if l.Command == nil || !hasFlag(l.Command, masterFlagName) {
+		if l.Command == nil || !hasFlag(l.Command, masterFlagName) || !l.IsSet(masterFlagName) {
 			continue
 		}
-		if l.IsSet(masterFlagName) {
-			v = l.String(masterFlagName)
+		// A value equal to the environment's may come from it; keep looking for one that
+		// was given explicitly.
+		if s := l.String(masterFlagName); !hasEnv || s != env {
+			v, found = s, true
 			break
 		}
+	}
+	if !found && hasEnv {
+		v = env
 	}
 	var out []string
 	for _, a := range strings.Split(v, ",") {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 
@@ -21,15 +22,15 @@ func main() {
 	err := newApp().RunContext(ctx, os.Args)
 	stop()
 	if err != nil {
-		os.Exit(exitStatus(err))
+		os.Exit(exitStatus(os.Stderr, err))
 	}
 }
 
-// exitStatus prints err (unless its message is empty: the command reported already) and
-// returns the exit status it carries as a cli.ExitCoder, else 1.
-func exitStatus(err error) int {
+// exitStatus prints err on w (unless its message is empty: the command reported already)
+// and returns the exit status it carries as a cli.ExitCoder, else 1.
+func exitStatus(w io.Writer, err error) int {
 	if msg := err.Error(); msg != "" {
-		fmt.Fprintln(os.Stderr, "sluice:", msg)
+		fmt.Fprintln(w, "sluice:", msg)
 	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
