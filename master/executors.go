@@ -1,0 +1,166 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/master/state"
+)
+
+// executorServer serves ExecutorMaster.
+type executorServer struct {
+	sluicepb.UnimplementedExecutorMasterServer
+	m *Master
+}
+
+// checkTier validates a tier alias.
+func checkTier(t string) error {
+	if t == "" || len(t) > 32 {
+		return invalidf("tier alias %q", t)
+	}
+	return nil
+}
+
+// checkStoredBlock validates a block an executor reports.
+func checkStoredBlock(b *sluicepb.StoredBlock) error {
+	id := b.GetBlockId()
+	if err := sluicepb.CheckBlockID(sluicepb.BlockFileID(id), sluicepb.BlockIndex(id)); err != nil || sluicepb.BlockFileID(id) < state.FirstID {
+		return invalidf("block ID %d", id)
+	}
+	if b.GetLength() < 0 || b.GetLength() > MaxBlockSize {
+		return invalidf("block %d: length %d", id, b.GetLength())
+	}
+	return checkTier(b.GetTier())
+}
+
+// blockKnown reports whether the namespace knows a block an executor holds: its file
+// exists and either is being written (INCOMPLETE) or is complete with a block of that
+// index and exactly that length. Anything else is never trusted: the executor deletes it.
+func blockKnown(v *state.View, b *sluicepb.StoredBlock) bool {
+	in, err := v.GetByID(sluicepb.BlockFileID(b.GetBlockId()))
+	if err != nil || !in.IsFile() {
+		return false
+	}
+	if !in.Complete {
+		return true
+	}
+	i := int64(sluicepb.BlockIndex(b.GetBlockId()))
+	return i < in.BlockCount() && b.GetLength() == blockLen(in, int(i))
+}
+
+func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.RegisterExecutorRequest) (*sluicepb.RegisterExecutorResponse, error) {
+	m := s.m
+	info := req.GetExecutor()
+	if info == nil {
+		return nil, invalidf("no executor info")
+	}
+	if _, _, err := net.SplitHostPort(info.GetRpcAddress()); err != nil {
+		return nil, invalidf("executor RPC address %q: %v", info.GetRpcAddress(), err)
+	}
+	if info.GetPid() < 0 {
+		return nil, invalidf("pid %d", info.GetPid())
+	}
+	for _, t := range info.GetTiers() {
+		if err := checkTier(t.GetAlias()); err != nil {
+			return nil, err
+		}
+		if t.GetCapacityBytes() < 0 || t.GetUsedBytes() < 0 {
+			return nil, invalidf("tier %s: negative capacity or use", t.GetAlias())
+		}
+	}
+	for _, b := range req.GetBlocks() {
+		if err := checkStoredBlock(b); err != nil {
+			return nil, err
+		}
+	}
+	v := m.st.View()
+	id, remove, dropped := m.blocks.register(info, req.GetBlocks(), func(b *sluicepb.StoredBlock) bool { return blockKnown(v, b) }, time.Now())
+	m.log.Info("executor registered", "executor_id", id, "rpc_address", info.GetRpcAddress(), "host", info.GetHost(),
+		"pid", info.GetPid(), "task_id", info.GetTaskId(), "blocks", len(req.GetBlocks()), "removed", len(remove))
+	if err := m.checkDropped(ctx, dropped); err != nil {
+		m.log.Error("cannot mark files lost", "err", err)
+	}
+	m.persist.kick()
+	return &sluicepb.RegisterExecutorResponse{ExecutorId: id, RemoveBlockIds: remove,
+		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID}, nil
+}
+
+func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatRequest) (*sluicepb.HeartbeatResponse, error) {
+	m := s.m
+	for _, b := range req.GetAddedBlocks() {
+		if err := checkStoredBlock(b); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range req.GetTiers() {
+		if err := checkTier(t.GetAlias()); err != nil {
+			return nil, err
+		}
+	}
+	v := m.st.View()
+	res := m.blocks.heartbeat(req, func(b *sluicepb.StoredBlock) bool { return blockKnown(v, b) }, time.Now())
+	if !res.known {
+		return &sluicepb.HeartbeatResponse{Commands: []*sluicepb.ExecutorCommand{{Type: sluicepb.CommandType_COMMAND_TYPE_REGISTER}}}, nil
+	}
+	m.persist.extend(req.GetExecutorId(), req.GetPersistingFileIds(), m.cfg.PersistTimeout)
+	if err := m.checkDropped(ctx, res.dropped); err != nil {
+		m.log.Error("cannot mark files lost", "err", err)
+	}
+	if len(res.commands) == 0 {
+		return &sluicepb.HeartbeatResponse{Commands: []*sluicepb.ExecutorCommand{{Type: sluicepb.CommandType_COMMAND_TYPE_NOTHING}}}, nil
+	}
+	return &sluicepb.HeartbeatResponse{Commands: res.commands}, nil
+}
+
+func (s *executorServer) CommitBlock(_ context.Context, req *sluicepb.CommitBlockRequest) (*sluicepb.CommitBlockResponse, error) {
+	m := s.m
+	sb := &sluicepb.StoredBlock{BlockId: req.GetBlockId(), Length: req.GetLength(), Tier: req.GetTier(), Crc32C: req.GetCrc32C()}
+	if err := checkStoredBlock(sb); err != nil {
+		return nil, err
+	}
+	if !m.blocks.live(req.GetExecutorId()) {
+		return nil, fmt.Errorf("executor %d: %w", req.GetExecutorId(), ErrExecutorNotRegistered)
+	}
+	v := m.st.View()
+	in, err := v.GetByID(sluicepb.BlockFileID(req.GetBlockId()))
+	switch {
+	case err != nil:
+		return nil, &detailError{blockID: req.GetBlockId(), err: fmt.Errorf("file of block %d: %w", req.GetBlockId(), state.ErrNotFound)}
+	case in.Directory:
+		return nil, &detailError{path: in.Path, err: fmt.Errorf("block %d of a directory: %w", req.GetBlockId(), state.ErrIsDirectory)}
+	case int64(req.GetLength()) > in.BlockSize:
+		return nil, &detailError{path: in.Path, blockID: req.GetBlockId(),
+			err: fmt.Errorf("block %d: length %d above the block size %d: %w", req.GetBlockId(), req.GetLength(), in.BlockSize, ErrLengthMismatch)}
+	case in.Complete && !blockKnown(v, sb):
+		// A cached copy of a complete file's block (read with CACHE) must match it.
+		return nil, &detailError{path: in.Path, blockID: req.GetBlockId(),
+			err: fmt.Errorf("block %d of complete file %s: length %d does not match: %w", req.GetBlockId(), in.Path, req.GetLength(), ErrLengthMismatch)}
+	}
+	if in.Complete {
+		if l, crc, ok := m.blocks.committed(req.GetBlockId()); ok && (l != req.GetLength() || crc != req.GetCrc32C()) {
+			return nil, &detailError{path: in.Path, blockID: req.GetBlockId(),
+				err: fmt.Errorf("block %d: crc %08x differs from the copies' %08x: %w", req.GetBlockId(), req.GetCrc32C(), crc, ErrLengthMismatch)}
+		}
+	}
+	if !m.blocks.commit(req.GetExecutorId(), sb) {
+		return nil, fmt.Errorf("executor %d: %w", req.GetExecutorId(), ErrExecutorNotRegistered)
+	}
+	return &sluicepb.CommitBlockResponse{}, nil
+}
+
+func (s *executorServer) ReportPersisted(ctx context.Context, req *sluicepb.ReportPersistedRequest) (*sluicepb.ReportPersistedResponse, error) {
+	m := s.m
+	if req.GetFileId() < state.FirstID || req.GetFileId() > state.MaxID {
+		return nil, invalidf("file ID %d", req.GetFileId())
+	}
+	if !m.blocks.live(req.GetExecutorId()) {
+		return nil, fmt.Errorf("executor %d: %w", req.GetExecutorId(), ErrExecutorNotRegistered)
+	}
+	if err := m.persisted(ctx, req); err != nil {
+		return nil, err
+	}
+	return &sluicepb.ReportPersistedResponse{}, nil
+}

@@ -1,0 +1,198 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/master/state"
+)
+
+func checkLoadType(t sluicepb.LoadMetadataType) (sluicepb.LoadMetadataType, error) {
+	if _, ok := sluicepb.LoadMetadataType_name[int32(t)]; !ok {
+		return 0, invalidf("load metadata type %d", t)
+	}
+	if t == sluicepb.LoadMetadataType_LOAD_METADATA_TYPE_UNSPECIFIED {
+		t = sluicepb.LoadMetadataType_LOAD_METADATA_TYPE_ONCE
+	}
+	return t, nil
+}
+
+func (s *fsServer) GetStatus(ctx context.Context, req *sluicepb.GetStatusRequest) (*sluicepb.GetStatusResponse, error) {
+	m := s.m
+	p, err := cleanPath(req.GetPath())
+	if err != nil {
+		return nil, err
+	}
+	lt, err := checkLoadType(req.GetLoadMetadata())
+	if err != nil {
+		return nil, err
+	}
+	if err := m.loader.ensure(ctx, p, lt, false); err != nil {
+		return nil, withPath(err, p)
+	}
+	v := m.st.View()
+	in, err := v.Get(p)
+	if err != nil {
+		return nil, withPath(err, p)
+	}
+	return &sluicepb.GetStatusResponse{File: m.fileInfo(v, in)}, nil
+}
+
+func (s *fsServer) ListStatus(ctx context.Context, req *sluicepb.ListStatusRequest) (*sluicepb.ListStatusResponse, error) {
+	m := s.m
+	p, err := cleanPath(req.GetPath())
+	if err != nil {
+		return nil, err
+	}
+	lt, err := checkLoadType(req.GetLoadMetadata())
+	if err != nil {
+		return nil, err
+	}
+	if err := m.loader.ensure(ctx, p, lt, true); err != nil {
+		return nil, withPath(err, p)
+	}
+	if req.GetRecursive() {
+		if err := m.loader.ensureTree(ctx, p, lt); err != nil {
+			return nil, withPath(err, p)
+		}
+	}
+	v := m.st.View()
+	in, err := v.Get(p)
+	if err != nil {
+		return nil, withPath(err, p)
+	}
+	var out []*sluicepb.FileInfo
+	switch {
+	case !in.Directory:
+		out = append(out, m.fileInfo(v, in))
+	case req.GetRecursive():
+		err = v.Walk(p, func(c state.Inode) error {
+			if c.ID != in.ID {
+				out = append(out, m.fileInfo(v, c))
+			}
+			return nil
+		})
+	default:
+		var children []state.Inode
+		children, err = v.List(p)
+		for _, c := range children {
+			out = append(out, m.fileInfo(v, c))
+		}
+	}
+	if err != nil {
+		return nil, withPath(err, p)
+	}
+	slices.SortFunc(out, func(a, b *sluicepb.FileInfo) int { return strings.Compare(a.GetPath(), b.GetPath()) })
+	return &sluicepb.ListStatusResponse{Files: out}, nil
+}
+
+func (s *fsServer) GetBlockLocations(ctx context.Context, req *sluicepb.GetBlockLocationsRequest) (*sluicepb.GetBlockLocationsResponse, error) {
+	m := s.m
+	p, err := cleanPath(req.GetPath())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetOffset() < 0 || req.GetLength() < 0 {
+		return nil, invalidf("offset %d and length %d must not be negative", req.GetOffset(), req.GetLength())
+	}
+	if err := m.loader.ensure(ctx, p, sluicepb.LoadMetadataType_LOAD_METADATA_TYPE_ONCE, false); err != nil {
+		return nil, withPath(err, p)
+	}
+	for {
+		ch := m.changed()
+		v := m.st.View()
+		in, err := v.Get(p)
+		if err != nil {
+			return nil, withPath(err, p)
+		}
+		switch {
+		case in.Directory:
+			return nil, withPath(fmt.Errorf("%s: %w", p, state.ErrIsDirectory), p)
+		case !in.Complete:
+			return nil, withPath(fmt.Errorf("%s: %w", p, state.ErrFileIncomplete), p)
+		}
+		if in.PersistenceState == state.Lost && req.GetWaitForRecompute() {
+			if err := m.waitRecompute(ctx, in, ch); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		m.touchAccess(in.ID)
+		return &sluicepb.GetBlockLocationsResponse{File: m.fileInfo(v, in),
+			Blocks: m.fileBlocks(v, in, req.GetOffset(), req.GetLength())}, nil
+	}
+}
+
+// waitRecompute waits for a LOST file to become readable again (its producing job is
+// recomputed by the lineage side). A file with no lineage, or a wait whose ctx ends,
+// fails with FILE_LOST naming the job.
+func (m *Master) waitRecompute(ctx context.Context, in state.Inode, ch <-chan struct{}) error {
+	lost := func(why string) error {
+		de := &detailError{path: in.Path, err: fmt.Errorf("%s: %s: %w", in.Path, why, ErrFileLost)}
+		if in.JobID != 0 {
+			de.jobID = strconv.FormatUint(in.JobID, 10)
+		}
+		return de
+	}
+	if in.JobID == 0 {
+		return lost("no lineage can rebuild it")
+	}
+	if err := m.waitChange(ctx, ch); err != nil {
+		if ctx.Err() != nil {
+			return lost(fmt.Sprintf("not recomputed in time (job %d)", in.JobID))
+		}
+		return err
+	}
+	return nil
+}
+
+// fileBlocks lists the blocks of a complete file that overlap [off, off+length) (to the
+// end when length is 0), with their copies and, for persisted files, their UFS source.
+func (m *Master) fileBlocks(v *state.View, in state.Inode, off, length int64) []*sluicepb.FileBlockInfo {
+	var src *sluicepb.UfsFile
+	if in.PersistenceState == state.Persisted {
+		if r, err := v.Resolve(in.Path); err == nil {
+			src = ufsFile(r)
+		}
+	}
+	end := in.Length
+	if length > 0 {
+		end = min(end, off+length)
+	}
+	var out []*sluicepb.FileBlockInfo
+	for i, id := range in.BlockIDs() {
+		start := int64(i) * in.BlockSize
+		bl := blockLen(in, i)
+		if start+bl <= off || start >= end {
+			continue
+		}
+		fb := &sluicepb.FileBlockInfo{Block: &sluicepb.BlockInfo{BlockId: id, Length: bl}, Offset: start,
+			Locations: m.blockLocations(id)}
+		if l, crc, ok := m.blocks.committed(id); ok && l == bl {
+			fb.Block.Crc32C = &crc
+		}
+		if src != nil {
+			fb.Ufs = &sluicepb.UfsBlockSource{File: src, OffsetInFile: start, Length: bl, FileLength: in.Length}
+		}
+		out = append(out, fb)
+	}
+	return out
+}
+
+// blockLocations returns the wire locations of a block's copies, fastest tier first.
+func (m *Master) blockLocations(id uint64) []*sluicepb.BlockLocation {
+	var out []*sluicepb.BlockLocation
+	for _, l := range m.blocks.locations(id) {
+		info, ok := m.blocks.executorInfo(l.executorID)
+		if !ok || info.GetState() != sluicepb.ExecutorState_EXECUTOR_STATE_LIVE {
+			continue
+		}
+		out = append(out, &sluicepb.BlockLocation{ExecutorId: l.executorID, RpcAddress: info.GetRpcAddress(),
+			Host: info.GetHost(), Tier: l.tier, DataAddress: info.GetDataAddress()})
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package master
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/master/state"
+)
+
+// metrics are the master's Prometheus metrics. Gauges are computed at scrape time from
+// the state, the block master and the persist queue.
+type metrics struct {
+	reg           *prometheus.Registry
+	rpcs          *prometheus.CounterVec
+	rpcSeconds    *prometheus.HistogramVec
+	persisted     prometheus.Counter
+	filesLost     prometheus.Counter
+	executorsLost prometheus.Counter
+}
+
+func newMetrics(m *Master, reg *prometheus.Registry) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	mt := &metrics{
+		reg: reg,
+		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "master",
+			Name: "rpcs_total", Help: "gRPC calls by method and status code."}, []string{"method", "code"}),
+		rpcSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "sluice", Subsystem: "master",
+			Name: "rpc_duration_seconds", Help: "gRPC call latency by method.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)},
+			[]string{"method"}),
+		persisted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "master",
+			Name: "files_persisted_total", Help: "Files checkpointed to the UFS by the persist loop."}),
+		filesLost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "master",
+			Name: "files_marked_lost_total", Help: "Files marked LOST."}),
+		executorsLost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "master",
+			Name: "executors_marked_lost_total", Help: "Executors declared lost."}),
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "master", Name: name, Help: help}, f)
+	}
+	countFiles := func(s state.PersistenceState) func() float64 {
+		return func() float64 {
+			n := 0
+			for range m.st.View().FilesByPersistence(s) {
+				n++
+			}
+			return float64(n)
+		}
+	}
+	executors := func(st sluicepb.ExecutorState) func() float64 {
+		return func() float64 {
+			n := 0
+			for _, e := range m.blocks.list(true) {
+				if e.GetState() == st {
+					n++
+				}
+			}
+			return float64(n)
+		}
+	}
+	raftState := func(s string) func() float64 {
+		return func() float64 {
+			if m.j != nil && strings.EqualFold(m.j.Stats()["state"], s) {
+				return 1
+			}
+			return 0
+		}
+	}
+	cols := []prometheus.Collector{mt.rpcs, mt.rpcSeconds, mt.persisted, mt.filesLost, mt.executorsLost,
+		gauge("files", "Files in the namespace.", func() float64 { return float64(m.st.View().Counts().Files) }),
+		gauge("directories", "Directories in the namespace.", func() float64 { return float64(m.st.View().Counts().Directories) }),
+		gauge("mounts", "Mounted UFSes.", func() float64 { return float64(m.st.View().Counts().Mounts) }),
+		gauge("blocks", "Distinct blocks with a cached copy.", func() float64 { return float64(m.blocks.blockCount()) }),
+		gauge("executors_live", "Live executors.", executors(sluicepb.ExecutorState_EXECUTOR_STATE_LIVE)),
+		gauge("executors_lost", "Executors declared lost.", executors(sluicepb.ExecutorState_EXECUTOR_STATE_LOST)),
+		gauge("files_lost", "Files in state LOST.", countFiles(state.Lost)),
+		gauge("files_to_be_persisted", "Files waiting for their checkpoint.", countFiles(state.ToBePersisted)),
+		gauge("persist_queue_length", "Files in the persist queue (waiting or in flight).", func() float64 {
+			n, _ := m.persist.stats(time.Now())
+			return float64(n)
+		}),
+		gauge("persist_lag_seconds", "Age of the oldest file in the persist queue.", func() float64 {
+			_, lag := m.persist.stats(time.Now())
+			return lag.Seconds()
+		}),
+		gauge("raft_applied_index", "Last journal index applied by this master.", func() float64 { return float64(m.st.View().AppliedIndex()) }),
+		gauge("is_leader", "1 while this master leads and serves.", func() float64 {
+			if m.ready.Load() {
+				return 1
+			}
+			return 0
+		}),
+	}
+	for _, s := range []string{"Leader", "Follower", "Candidate", "Shutdown"} {
+		cols = append(cols, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "master",
+			Name: "raft_state", Help: "1 for this master's current Raft state.", ConstLabels: prometheus.Labels{"state": s}}, raftState(s)))
+	}
+	for _, c := range cols {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("master: register metrics: %w", err)
+		}
+	}
+	return mt, nil
+}
+
+// rpc counts one call.
+func (mt *metrics) rpc(method string, code codes.Code, d time.Duration) {
+	mt.rpcs.WithLabelValues(method, code.String()).Inc()
+	mt.rpcSeconds.WithLabelValues(method).Observe(d.Seconds())
+}
