@@ -68,6 +68,9 @@ func commands() []*cli.Command {
 		configCommand(),
 		fsCommand(),
 		reportCommand(),
+		masterCommand(),
+		executorCommand(),
+		localCommand(),
 	}
 }
 
