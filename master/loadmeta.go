@@ -57,7 +57,81 @@ func (l *metaLoader) ensure(ctx context.Context, p string, mode sluicepb.LoadMet
 			return nil
 		}
 		cur = path.Join(cur, comps[i])
+		if _, err := l.m.st.View().Get(cur); err != nil {
+			// Not known although its parent was listed once: the UFS may have it now.
+			if err := l.loadOne(ctx, cur); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// loadOne looks up one path in the UFS and journals it if it exists there.
+func (l *metaLoader) loadOne(ctx context.Context, p string) error {
+	_, err, _ := l.sf.Do("one:"+p, func() (any, error) {
+		m := l.m
+		v := m.st.View()
+		res, err := v.Resolve(p)
+		if err != nil {
+			return nil, err
+		}
+		f, err := m.fsOf(ctx, res)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := f.Stat(ctx, res.UFSPath)
+		switch {
+		case errorsIsAny(err, fs.ErrNotExist, ufs.ErrNotDir):
+			return nil, nil
+		case err != nil:
+			return nil, ufsErr("stat", res.UFSPath, err)
+		case strings.Contains(path.Base(p), tempMarker):
+			return nil, nil
+		}
+		li := m.loadedInode(p, fi)
+		alloc, err := m.allocator()
+		if err != nil {
+			return nil, err
+		}
+		ids, err := alloc.Reserve(1)
+		if err != nil {
+			return nil, err
+		}
+		li.Id = ids.GetFirst()
+		_, err = m.apply(ctx, state.EntryLoadMetadata, &sluicepb.LoadMetadataEntry{Inodes: []*sluicepb.LoadedInode{li}, TimeMs: nowMs()})
+		return nil, err
+	})
+	return err
+}
+
+// loadedInode describes a UFS entry found at namespace path p.
+func (m *Master) loadedInode(p string, c ufs.FileInfo) *sluicepb.LoadedInode {
+	li := &sluicepb.LoadedInode{Path: p, Directory: c.IsDir, Owner: m.cfg.DefaultOwner,
+		Group: m.cfg.DefaultGroup, Mode: 0o644}
+	if c.IsDir {
+		li.Mode = 0o755
+	} else {
+		li.Length = c.Size
+		li.BlockSize = m.cfg.DefaultBlockSize
+		for li.Length > li.BlockSize*state.MaxBlocksPerFile {
+			li.BlockSize *= 2
+		}
+	}
+	if !c.ModTime.IsZero() {
+		li.UfsMtimeMs = c.ModTime.UnixMilli()
+	}
+	li.UfsFingerprint = fmt.Sprintf("size:%d,mtime:%d", c.Size, li.UfsMtimeMs)
+	return li
+}
+
+// errorsIsAny reports whether err matches any of targets.
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // ensureTree loads every directory of the subtree at p whose children are not loaded
@@ -135,21 +209,7 @@ func (l *metaLoader) loadDirOnce(ctx context.Context, dir string) error {
 		if _, err := v.Get(p); err == nil {
 			continue
 		}
-		li := &sluicepb.LoadedInode{Path: p, Directory: c.IsDir, Owner: m.cfg.DefaultOwner,
-			Group: m.cfg.DefaultGroup, Mode: 0o644}
-		if c.IsDir {
-			li.Mode = 0o755
-		} else {
-			li.Length = c.Size
-			li.BlockSize = m.cfg.DefaultBlockSize
-			for li.Length > li.BlockSize*state.MaxBlocksPerFile {
-				li.BlockSize *= 2
-			}
-		}
-		if !c.ModTime.IsZero() {
-			li.UfsMtimeMs = c.ModTime.UnixMilli()
-		}
-		li.UfsFingerprint = fmt.Sprintf("size:%d,mtime:%d", c.Size, li.UfsMtimeMs)
+		li := m.loadedInode(p, c)
 		found = append(found, li)
 	}
 	if len(found) == 0 && in.ChildrenLoaded {
