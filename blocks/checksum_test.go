@@ -56,17 +56,19 @@ func TestCopyCRC(t *testing.T) {
 
 func TestCopyCRCChunks(t *testing.T) {
 	for _, n := range []int{0, 1, chunkSize, 2*chunkSize + 1, 3 * chunkSize, 3*chunkSize + 5, 7*chunkSize - 3, 48 * chunkSize} {
-		src := randBytes(uint64(n)+7, n)
-		dst := make([]byte, n)
-		got := make([]uint32, numChunks(int64(n)))
-		copyCRCChunks(dst, src, got)
-		if !bytes.Equal(dst, src) {
-			t.Errorf("n=%d: copy wrong", n)
-		}
-		for i := range got {
-			want := crc32.Checksum(src[i*chunkSize:min((i+1)*chunkSize, n)], castagnoli)
-			if got[i] != want {
-				t.Errorf("n=%d chunk %d: %08x, want %08x", n, i, got[i], want)
+		for _, streaming := range []bool{false, true} {
+			src := randBytes(uint64(n)+7, n)
+			dst := make([]byte, n)
+			got := make([]uint32, numChunks(int64(n)))
+			copyCRCChunks(dst, src, got, streaming)
+			if !bytes.Equal(dst, src) {
+				t.Errorf("n=%d streaming=%v: copy wrong", n, streaming)
+			}
+			for i := range got {
+				want := crc32.Checksum(src[i*chunkSize:min((i+1)*chunkSize, n)], castagnoli)
+				if got[i] != want {
+					t.Errorf("n=%d streaming=%v chunk %d: %08x, want %08x", n, streaming, i, got[i], want)
+				}
 			}
 		}
 	}

@@ -1,9 +1,16 @@
 package blocks
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:noescape
 func copyCRC3(dst, src *byte, n, stride int, c0, c1, c2 uint32) (r0, r1, r2 uint32)
+
+//go:noescape
+func copyCRC3NT(dst, src *byte, n, stride int, c0, c1, c2 uint32) (r0, r1, r2 uint32)
 
 // hasCopyCRC3 reports whether copyCRC3 can run here.
 var hasCopyCRC3 = cpu.X86.HasSSE42
@@ -29,12 +36,17 @@ func copyCRC(dst, src []byte, crc uint32) uint32 {
 
 // copyCRCChunks copies src to dst (len(dst) >= len(src)) and sets crcs[i] to the CRC32C
 // of the i-th chunk of src (the last may be short); len(crcs) == numChunks(len(src)).
-// Three whole chunks at a time go through copyCRC3 as its three streams.
-func copyCRCChunks(dst, src []byte, crcs []uint32) {
+// Three whole chunks at a time go through copyCRC3 as its three streams. With streaming
+// set, dst is not expected to be read soon and the copy bypasses the cache.
+func copyCRCChunks(dst, src []byte, crcs []uint32, streaming bool) {
 	i := 0
 	if hasCopyCRC3 {
+		kernel := copyCRC3
+		if streaming && len(dst) > 0 && uintptr(unsafe.Pointer(&dst[0]))%16 == 0 {
+			kernel = copyCRC3NT
+		}
 		for ; (i+3)*chunkSize <= len(src); i += 3 {
-			a, b, c := copyCRC3(&dst[i*chunkSize], &src[i*chunkSize], chunkSize, chunkSize, ^uint32(0), ^uint32(0), ^uint32(0))
+			a, b, c := kernel(&dst[i*chunkSize], &src[i*chunkSize], chunkSize, chunkSize, ^uint32(0), ^uint32(0), ^uint32(0))
 			crcs[i], crcs[i+1], crcs[i+2] = ^a, ^b, ^c
 		}
 	}

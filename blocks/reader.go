@@ -211,7 +211,7 @@ func (r *BlockReader) readMapped(p []byte, off int64) (n int, err error) {
 		// concurrent change of the file cannot slip unverified bytes into dst.
 		var sums [mappedGroup]uint32
 		n := numChunks(int64(len(dst)))
-		copyCRCChunks(dst, m[at:at+int64(len(dst))], sums[:n])
+		copyCRCChunks(dst, m[at:at+int64(len(dst))], sums[:n], false)
 		for i, got := range sums[:n] {
 			c := at/chunkSize + int64(i)
 			if got != b.crcs[c] {

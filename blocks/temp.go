@@ -207,7 +207,7 @@ func (t *TempBlock) absorb(p []byte, toMapping bool) {
 			k := len(p) / chunkSize * chunkSize
 			at := len(t.crcs)
 			t.crcs = append(t.crcs, make([]uint32, k/chunkSize)...)
-			copyCRCChunks(t.mapping[t.off:], p[:k], t.crcs[at:])
+			copyCRCChunks(t.mapping[t.off:], p[:k], t.crcs[at:], true)
 			t.off += int64(k)
 			p = p[k:]
 			continue
