@@ -48,7 +48,13 @@ func mustRun(t *testing.T, stdin string, args ...string) string {
 // SLUICE_MASTER at it.
 func newCluster(t *testing.T) *clienttest.Cluster {
 	t.Helper()
-	c := clienttest.New(t, clienttest.Options{})
+	return newClusterWith(t, clienttest.Options{})
+}
+
+// newClusterWith is newCluster with options.
+func newClusterWith(t *testing.T, opts clienttest.Options) *clienttest.Cluster {
+	t.Helper()
+	c := clienttest.New(t, opts)
 	t.Setenv("SLUICE_MASTER", c.Address())
 	// A sluice.yaml in the working directory must not leak into the tests.
 	t.Setenv("SLUICE_CONFIG", filepath.Join(t.TempDir(), "none.yaml"))
