@@ -1,0 +1,167 @@
+package master
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+)
+
+func TestMaster_ExecutorRegistration(t *testing.T) {
+	tm, _ := startMaster(t, nil)
+	ctx := callCtx(t)
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.taskID = "task-7"
+	e.register()
+	f := writeFile(t, tm, e, "/f", []byte("0123456789"), sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
+	known := f.GetBlockIds()[0]
+
+	// Unknown blocks are returned for removal, never trusted: an unknown file, an index
+	// past the end, a wrong length. A block of a file being written is kept.
+	inc, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: "/inc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writing := sluicepb.NewBlockID(inc.GetFile().GetFileId(), 0)
+	unknownFile := sluicepb.NewBlockID(999999, 0)
+	pastEnd := sluicepb.NewBlockID(f.GetFileId(), 5)
+	e2 := newFakeExecutor(t, tm, "127.0.0.1:7002")
+	e2.blocks[known] = &sluicepb.StoredBlock{BlockId: known, Length: 10, Tier: "SSD", Crc32C: e.blocks[known].GetCrc32C()}
+	e2.blocks[unknownFile] = &sluicepb.StoredBlock{BlockId: unknownFile, Length: 10, Tier: "MEM"}
+	e2.blocks[pastEnd] = &sluicepb.StoredBlock{BlockId: pastEnd, Length: 10, Tier: "MEM"}
+	e2.blocks[writing] = &sluicepb.StoredBlock{BlockId: writing, Length: 3, Tier: "MEM"}
+	resp := e2.register()
+	removed := resp.GetRemoveBlockIds()
+	slices.Sort(removed)
+	want := []uint64{pastEnd, unknownFile}
+	slices.Sort(want)
+	if !slices.Equal(removed, want) || resp.GetHeartbeatIntervalMs() != 50 || resp.GetClusterId() == "" {
+		t.Fatalf("register: %v, want removals %v", resp, want)
+	}
+	bl, err := tm.fs.GetBlockLocations(ctx, &sluicepb.GetBlockLocationsRequest{Path: "/f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := bl.GetBlocks()[0].GetLocations()
+	if len(locs) != 2 || locs[0].GetTier() != "MEM" || locs[1].GetTier() != "SSD" || locs[1].GetRpcAddress() != "127.0.0.1:7002" {
+		t.Fatalf("locations, fastest tier first: %v", locs)
+	}
+
+	// Heartbeats: an unknown ID must register; added blocks of unknown files are removed.
+	hb, err := tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: 424242})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := commandOf(hb.GetCommands(), sluicepb.CommandType_COMMAND_TYPE_REGISTER); err != nil {
+		t.Fatalf("unknown executor: %v", hb.GetCommands())
+	}
+	hb, err = tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: e2.id,
+		AddedBlocks: []*sluicepb.StoredBlock{{BlockId: unknownFile, Length: 1, Tier: "MEM"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rm, err := commandOf(hb.GetCommands(), sluicepb.CommandType_COMMAND_TYPE_REMOVE_BLOCKS); err != nil || !slices.Equal(rm.GetBlockIds(), []uint64{unknownFile}) {
+		t.Fatalf("heartbeat with an unknown block: %v", hb.GetCommands())
+	}
+	if cmds := e.heartbeat(); len(cmds) != 1 || cmds[0].GetType() != sluicepb.CommandType_COMMAND_TYPE_NOTHING {
+		t.Fatalf("idle heartbeat: %v", cmds)
+	}
+
+	// Re-registering with the same ID keeps it.
+	old := e.id
+	e.register()
+	if e.id != old {
+		t.Fatalf("re-registration changed the ID from %d to %d", old, e.id)
+	}
+
+	// Listing and report show tiers, pid and task ID.
+	le, err := tm.meta.ListExecutors(ctx, &sluicepb.ListExecutorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(le.GetExecutors()) != 2 || le.GetExecutors()[0].GetPid() != 4242 {
+		t.Fatalf("executors: %v", le.GetExecutors())
+	}
+	rep, err := tm.meta.GetReport(ctx, &sluicepb.GetReportRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.GetLiveExecutors() != 2 || rep.GetFileCount() != 2 || rep.GetCapacityBytes() != 2<<30 || len(rep.GetTiers()) != 1 ||
+		rep.GetMaster().GetIsLeader() != true || rep.GetPersistence().GetNotPersisted() != 2 {
+		t.Fatalf("report: %v", rep)
+	}
+
+	// A loss report by task ID acts at once: e's copy goes, e2's SSD copy remains.
+	if err := tm.m.ReportExecutorLost(ctx, "task-7"); err != nil {
+		t.Fatal(err)
+	}
+	if tm.persistence("/f") != sluicepb.PersistenceState_PERSISTENCE_STATE_NOT_PERSISTED {
+		t.Fatal("a file with a copy left became LOST")
+	}
+	if err := tm.m.ReportExecutorLost(ctx, "no-such-task"); err == nil {
+		t.Fatal("loss report of an unknown executor succeeded")
+	}
+	hb, err = tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: e.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := commandOf(hb.GetCommands(), sluicepb.CommandType_COMMAND_TYPE_REGISTER); err != nil {
+		t.Fatalf("lost executor heartbeat: %v", hb.GetCommands())
+	}
+	_, err = tm.ex.CommitBlock(ctx, &sluicepb.CommitBlockRequest{ExecutorId: e.id, BlockId: writing, Length: 1, Tier: "MEM"})
+	wantReason(t, err, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_EXECUTOR_NOT_REGISTERED)
+	le, err = tm.meta.ListExecutors(ctx, &sluicepb.ListExecutorsRequest{IncludeLost: true})
+	if err != nil || len(le.GetExecutors()) != 2 || le.GetExecutors()[0].GetState() != sluicepb.ExecutorState_EXECUTOR_STATE_LOST {
+		t.Fatalf("executors with lost: %v %v", le.GetExecutors(), err)
+	}
+}
+
+func TestMaster_LostExecutor(t *testing.T) {
+	tm, stores := startMaster(t, func(c *Config) { c.HeartbeatTimeout = 300 * time.Millisecond })
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	writeFile(t, tm, e, "/cached", []byte("only in memory"), sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
+	stores.Get("root").Put("/persisted", []byte("in the UFS"))
+	p := tm.status("/persisted")
+	if err := e.store(p.GetBlockIds()[0], []byte("in the UFS")); err != nil {
+		t.Fatal(err)
+	}
+	bl, err := tm.fs.GetBlockLocations(callCtx(t), &sluicepb.GetBlockLocationsRequest{Path: "/persisted"})
+	if err != nil || len(bl.GetBlocks()[0].GetLocations()) != 1 {
+		t.Fatalf("cached copy of a persisted file: %v %v", bl, err)
+	}
+	// e stops heartbeating: after HeartbeatTimeout it is lost, /cached with it.
+	waitFor(t, "LOST", func() bool { return tm.persistence("/cached") == sluicepb.PersistenceState_PERSISTENCE_STATE_LOST })
+	if tm.persistence("/persisted") != sluicepb.PersistenceState_PERSISTENCE_STATE_PERSISTED {
+		t.Fatal("a persisted file became LOST")
+	}
+	bl, err = tm.fs.GetBlockLocations(callCtx(t), &sluicepb.GetBlockLocationsRequest{Path: "/persisted"})
+	if err != nil || len(bl.GetBlocks()[0].GetLocations()) != 0 || bl.GetBlocks()[0].GetUfs() == nil {
+		t.Fatalf("persisted file after the loss: %v %v", bl, err)
+	}
+	// A LOST file without lineage: reads answer at once, waits fail with FILE_LOST.
+	bl, err = tm.fs.GetBlockLocations(callCtx(t), &sluicepb.GetBlockLocationsRequest{Path: "/cached"})
+	if err != nil || len(bl.GetBlocks()[0].GetLocations()) != 0 {
+		t.Fatalf("lost file: %v %v", bl, err)
+	}
+	_, err = tm.fs.GetBlockLocations(callCtx(t), &sluicepb.GetBlockLocationsRequest{Path: "/cached", WaitForRecompute: true})
+	wantReason(t, err, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_FILE_LOST)
+	rep, err := tm.meta.GetReport(callCtx(t), &sluicepb.GetReportRequest{})
+	if err != nil || rep.GetLostExecutors() != 1 || len(rep.GetLostFiles()) != 1 || rep.GetLostFiles()[0].GetPath() != "/cached" {
+		t.Fatalf("report: %v %v", rep, err)
+	}
+	_, err = tm.fs.Persist(callCtx(t), &sluicepb.PersistRequest{Path: "/cached"})
+	wantReason(t, err, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_FILE_LOST)
+
+	// The executor comes back: it must register again, and its copy is accepted.
+	if _, err := commandOf(e.heartbeat(), sluicepb.CommandType_COMMAND_TYPE_REGISTER); err != nil {
+		t.Fatal("lost executor not asked to register")
+	}
+	e.register()
+	if n := len(e.blocks); n != 2 {
+		t.Fatalf("re-registered executor keeps %d blocks, want 2", n)
+	}
+}

@@ -1,0 +1,227 @@
+package master
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/master/mastertest"
+)
+
+// persistingExecutor runs e's heartbeat loop in the background and carries out
+// PERSIST_FILES into the MemFS stores: it writes the temporary name, renames it and
+// reports. failFirst makes the first attempt of every file fail. It stops at cleanup.
+type persistingExecutor struct {
+	e         *fakeExecutor
+	stores    *mastertest.Stores
+	failFirst bool
+	// mu guards attempts and tasks.
+	mu       sync.Mutex
+	attempts map[uint64][]uint64 // file ID → attempts seen
+	tasks    int
+}
+
+func startPersisting(t *testing.T, e *fakeExecutor, stores *mastertest.Stores, failFirst bool) *persistingExecutor {
+	pe := &persistingExecutor{e: e, stores: stores, failFirst: failFirst, attempts: map[uint64][]uint64{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			resp, err := e.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: e.id})
+			if err != nil {
+				continue
+			}
+			for _, c := range resp.GetCommands() {
+				for _, pf := range c.GetPersistFiles() {
+					pe.persist(ctx, pf)
+				}
+			}
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return pe
+}
+
+// splitURI splits mem://store/path into the store and the path.
+func splitURI(uri string) (string, string) {
+	u, _ := url.Parse(uri)
+	return u.Host, u.Path
+}
+
+func (pe *persistingExecutor) persist(ctx context.Context, pf *sluicepb.PersistFile) {
+	pe.mu.Lock()
+	pe.attempts[pf.GetFileId()] = append(pe.attempts[pf.GetFileId()], pf.GetAttempt())
+	fail := pe.failFirst && len(pe.attempts[pf.GetFileId()]) == 1
+	pe.tasks++
+	pe.mu.Unlock()
+	report := &sluicepb.ReportPersistedRequest{ExecutorId: pe.e.id, FileId: pf.GetFileId(), Attempt: pf.GetAttempt(),
+		UfsUri: pf.GetUfs().GetUri()}
+	var data []byte
+	for _, b := range pf.GetBlocks() {
+		data = append(data, pe.e.data[b.GetBlock().GetBlockId()]...)
+	}
+	store, tmp := splitURI(pf.GetTempUfsUri())
+	_, final := splitURI(pf.GetUfs().GetUri())
+	if !fail && int64(len(data)) == pf.GetLength() {
+		fs := pe.stores.Get(store)
+		fs.Put(tmp, data)
+		if err := fs.Rename(ctx, tmp, final); err == nil {
+			report.Success, report.Bytes = true, int64(len(data))
+		}
+	}
+	if !report.Success {
+		report.Error, report.Reason = "injected failure", sluicepb.ErrorReason_ERROR_REASON_UFS_ERROR
+	}
+	pe.e.ex.ReportPersisted(ctx, report)
+}
+
+func TestMaster_PersistLoop(t *testing.T) {
+	tm, stores := startMaster(t, nil)
+	root := stores.Get("root")
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	async := bytes.Repeat([]byte("a"), 2500)
+	writeFile(t, tm, e, "/dir/async", async, sluicepb.WriteType_WRITE_TYPE_ASYNC_THROUGH)
+	if tm.persistence("/dir/async") != sluicepb.PersistenceState_PERSISTENCE_STATE_TO_BE_PERSISTED {
+		t.Fatal("ASYNC_THROUGH file not scheduled")
+	}
+	writeFile(t, tm, e, "/dir/cached", []byte("cached"), sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
+	writeFile(t, tm, e, "/dir/empty", nil, sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
+	pe := startPersisting(t, e, stores, true)
+
+	waitFor(t, "checkpoint", func() bool {
+		return tm.persistence("/dir/async") == sluicepb.PersistenceState_PERSISTENCE_STATE_PERSISTED
+	})
+	if got, ok := root.Data("/dir/async"); !ok || !bytes.Equal(got, async) {
+		t.Fatalf("UFS copy: %d bytes, ok %v", len(got), ok)
+	}
+	pe.mu.Lock()
+	attempts := pe.attempts[tm.status("/dir/async").GetFileId()]
+	pe.mu.Unlock()
+	if len(attempts) != 2 || attempts[0] == attempts[1] {
+		t.Fatalf("attempts %v: want a failed one and a distinct retry", attempts)
+	}
+	if tm.persistence("/dir/cached") != sluicepb.PersistenceState_PERSISTENCE_STATE_NOT_PERSISTED {
+		t.Fatal("MUST_CACHE file persisted unasked")
+	}
+
+	// Persist with wait returns once the files are durable.
+	resp, err := tm.fs.Persist(callCtx(t), &sluicepb.PersistRequest{Path: "/dir", Recursive: true, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(resp.GetScheduledPaths(), ",") != "/dir/cached,/dir/empty" || resp.GetAlreadyPersisted() != 1 {
+		t.Fatalf("persist: %v", resp)
+	}
+	if d, ok := root.Data("/dir/cached"); !ok || string(d) != "cached" {
+		t.Fatal("persisted file missing in the UFS")
+	}
+	for _, name := range []string{"/dir/cached", "/dir/empty"} {
+		if tm.persistence(name) != sluicepb.PersistenceState_PERSISTENCE_STATE_PERSISTED {
+			t.Fatalf("%s not persisted after Persist with wait", name)
+		}
+	}
+	ls, _ := root.List(t.Context(), "/dir")
+	for _, fi := range ls {
+		if strings.Contains(fi.Path, tempMarker) {
+			t.Fatalf("temporary file left: %s", fi.Path)
+		}
+	}
+
+	// A stale report (another attempt) changes nothing.
+	if _, err := tm.ex.ReportPersisted(callCtx(t), &sluicepb.ReportPersistedRequest{ExecutorId: e.id,
+		FileId: tm.status("/dir/cached").GetFileId(), Attempt: 1, Success: false}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Free drops the cached copies of persisted files; the executor gets FREE.
+	fr, err := tm.fs.Free(callCtx(t), &sluicepb.FreeRequest{Path: "/dir", Recursive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.GetFreedFiles() != 2 || fr.GetFreedBlocks() != 4 {
+		t.Fatalf("free: %v", fr)
+	}
+	if st := tm.status("/dir/async"); st.GetInMemoryPercent() != 0 || st.GetPersistenceState() != sluicepb.PersistenceState_PERSISTENCE_STATE_PERSISTED {
+		t.Fatalf("freed file: %v", st)
+	}
+	if got := tm.m.metrics; got == nil {
+		t.Fatal("no metrics")
+	}
+}
+
+func TestMaster_PersistWaitTimeout(t *testing.T) {
+	tm, _ := startMaster(t, nil)
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	writeFile(t, tm, e, "/slow", []byte("never persisted"), sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
+	// No executor answers PERSIST_FILES: the wait runs out with TIMEOUT.
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := tm.fs.Persist(ctx, &sluicepb.PersistRequest{Path: "/slow", Wait: true})
+	if c, _ := reasonOf(err); c != codes.DeadlineExceeded {
+		t.Fatalf("persist wait past the deadline: %v", err)
+	}
+	if tm.persistence("/slow") != sluicepb.PersistenceState_PERSISTENCE_STATE_TO_BE_PERSISTED {
+		t.Fatal("the persist does not go on")
+	}
+	// A forced free of an un-persisted file destroys its data: it becomes LOST.
+	if _, err := tm.fs.Free(callCtx(t), &sluicepb.FreeRequest{Path: "/slow", Forced: true}); err != nil {
+		t.Fatal(err)
+	}
+	if tm.persistence("/slow") != sluicepb.PersistenceState_PERSISTENCE_STATE_LOST {
+		t.Fatal("forced free of un-persisted data did not make it LOST")
+	}
+}
+
+func TestMaster_TTL(t *testing.T) {
+	tm, stores := startMaster(t, nil)
+	root := stores.Get("root")
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	ctx := callCtx(t)
+	root.Put("/ttl/del/x", []byte("x"))
+	root.Put("/ttl/free", []byte("free me"))
+	free := tm.status("/ttl/free")
+	if err := e.store(free.GetBlockIds()[0], []byte("free me")); err != nil {
+		t.Fatal(err)
+	}
+	tm.status("/ttl/del/x")
+	ttl, action := int64(1), sluicepb.TtlAction_TTL_ACTION_FREE
+	if _, err := tm.fs.SetAttribute(ctx, &sluicepb.SetAttributeRequest{Path: "/ttl/free", TtlMs: &ttl, TtlAction: &action}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tm.fs.SetAttribute(ctx, &sluicepb.SetAttributeRequest{Path: "/ttl/del", TtlMs: &ttl}); err != nil {
+		t.Fatal(err)
+	}
+	// The directory is deleted from Sluice and the UFS.
+	waitFor(t, "TTL delete", func() bool {
+		_, err := tm.fs.GetStatus(ctx, &sluicepb.GetStatusRequest{Path: "/ttl/del", LoadMetadata: sluicepb.LoadMetadataType_LOAD_METADATA_TYPE_NEVER})
+		return err != nil
+	})
+	if _, ok := root.Data("/ttl/del/x"); ok {
+		t.Fatal("TTL delete left the UFS file")
+	}
+	// The persisted file is freed and its TTL cleared.
+	waitFor(t, "TTL free", func() bool { return tm.status("/ttl/free").GetTtlMs() == 0 })
+	if st := tm.status("/ttl/free"); st.GetInMemoryPercent() != 0 {
+		t.Fatalf("TTL-freed file still cached: %v", st)
+	}
+	if _, err := commandOf(e.heartbeat(), sluicepb.CommandType_COMMAND_TYPE_FREE); err != nil {
+		t.Fatal("executor not told to free")
+	}
+}
