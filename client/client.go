@@ -118,8 +118,8 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 			grpc.MaxCallSendMsgSize(c.cfg.MaxMessageSize)),
 		grpc.WithInitialWindowSize(4<<20),
 		grpc.WithInitialConnWindowSize(16<<20),
-		grpc.WithReadBufferSize(256<<10),
-		grpc.WithWriteBufferSize(256<<10),
+		grpc.WithReadBufferSize(1<<20),
+		grpc.WithWriteBufferSize(1<<20),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %v: %w", addr, err, ErrInvalidArgument)

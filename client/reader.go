@@ -53,7 +53,7 @@ func (c *Client) Open(ctx context.Context, path string, opts OpenOptions) (*File
 		info:     fi,
 		readType: rt,
 		blocks:   resp.GetBlocks(),
-		bad:      make(map[string]bool),
+		bad:      make(map[sourceKey]bool),
 		local:    make(map[uint64]*localBlock),
 	}, nil
 }
@@ -79,7 +79,7 @@ type FileReader struct {
 	blocks []*sluicepb.FileBlockInfo
 	// bad marks sources (kind+address) that failed for this reader, and addresses of
 	// executors found unreachable.
-	bad map[string]bool
+	bad map[sourceKey]bool
 	// local are the open short-circuit blocks by block ID.
 	local map[uint64]*localBlock
 
@@ -88,15 +88,17 @@ type FileReader struct {
 	// pos is the offset of Read and WriteTo.
 	pos int64
 	// seq is the stream kept open between sequential Reads of one remote block.
-	seq    *seqStream
-	closed bool
+	seq *seqStream
+	// copyBuf is WriteTo's buffer for short-circuit blocks, allocated on first use.
+	copyBuf []byte
+	closed  bool
 }
 
 // seqStream is an open remote stream positioned at offset off of block id.
 type seqStream struct {
 	id  uint64
 	off int64
-	key string
+	key sourceKey
 	s   blockReadStream
 }
 
@@ -193,7 +195,6 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 	}
 	r.closeSeq()
 	var total int64
-	var buf []byte
 	for r.pos < r.info.Length {
 		b, err := r.blockAt(r.pos)
 		if err != nil {
@@ -203,10 +204,10 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 		want := b.GetBlock().GetLength() - blockOff
 		n, err := r.tryBlock(b.GetBlock().GetBlockId(), want, func(src source, done int64) (int64, error) {
 			if src.kind == sourceShortCircuit {
-				if buf == nil {
-					buf = make([]byte, min(4<<20, r.info.Length-r.pos))
+				if r.copyBuf == nil {
+					r.copyBuf = make([]byte, min(4<<20, r.info.Length))
 				}
-				return r.copyLocal(src, b.GetBlock().GetBlockId(), blockOff+done, want-done, w, buf)
+				return r.copyLocal(src, b.GetBlock().GetBlockId(), blockOff+done, want-done, w, r.copyBuf)
 			}
 			s, err := r.openStream(src, b, blockOff+done, want-done)
 			if err != nil {

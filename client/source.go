@@ -29,7 +29,17 @@ type source struct {
 	host string
 }
 
-func (s source) key() string { return fmt.Sprintf("%d/%s", s.kind, s.addr) }
+// sourceKey identifies a source in the reader's bookkeeping; kind anyKind stands for
+// every kind of source on an executor.
+type sourceKey struct {
+	kind sourceKind
+	addr string
+}
+
+// anyKind marks an executor found unreachable, whatever it would serve.
+const anyKind sourceKind = -1
+
+func (s source) key() sourceKey { return sourceKey{s.kind, s.addr} }
 
 // maxLocalBlocks bounds the short-circuit blocks a reader keeps locked and open.
 const maxLocalBlocks = 8
@@ -44,7 +54,7 @@ func (r *FileReader) tryBlock(id uint64, want int64, read func(src source, done 
 	var done int64
 	var last error
 	refreshed := false
-	tried := make(map[string]bool)
+	var tried map[sourceKey]bool
 	for done < want {
 		if err := r.ctx.Err(); err != nil {
 			return done, err
@@ -86,6 +96,9 @@ func (r *FileReader) tryBlock(id uint64, want int64, read func(src source, done 
 		}
 		r.c.log.Debug("block source failed, trying the next", "block_id", id, "source", src.addr, "kind", src.kind, "err", err)
 		r.c.stats.readFallbacks.Add(1)
+		if tried == nil {
+			tried = make(map[sourceKey]bool)
+		}
 		tried[src.key()] = true
 		if !isLocalFileErr(err) && !errors.Is(err, os.ErrClosed) {
 			r.markBad(src, errors.Is(err, ErrUnavailable))
@@ -101,13 +114,13 @@ func (r *FileReader) markBad(src source, unreachable bool) {
 	r.bmu.Lock()
 	r.bad[src.key()] = true
 	if unreachable {
-		r.bad[src.addr] = true
+		r.bad[sourceKey{anyKind, src.addr}] = true
 	}
 	r.bmu.Unlock()
 }
 
 // nextSource returns the first source of block id that is neither bad nor tried.
-func (r *FileReader) nextSource(id uint64, tried map[string]bool) (source, bool, error) {
+func (r *FileReader) nextSource(id uint64, tried map[sourceKey]bool) (source, bool, error) {
 	b := r.block(id)
 	if b == nil {
 		return source{}, false, fmt.Errorf("read %s: block %d vanished from the file: %w", r.path, id, ErrNotFound)
@@ -115,7 +128,7 @@ func (r *FileReader) nextSource(id uint64, tried map[string]bool) (source, bool,
 	usable := func(s source) bool {
 		r.bmu.Lock()
 		defer r.bmu.Unlock()
-		return !tried[s.key()] && !r.bad[s.key()] && !r.bad[s.addr]
+		return !tried[s.key()] && !r.bad[s.key()] && !r.bad[sourceKey{anyKind, s.addr}]
 	}
 	var remote []source
 	for _, loc := range b.GetLocations() {

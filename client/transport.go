@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc"
+
 	"github.com/sluicedata/sluice/api/sluicepb"
 )
 
@@ -68,30 +70,33 @@ func (t *grpcTransport) read(ctx context.Context, addr string, req *sluicepb.Rea
 		req.ChunkSize = int64(t.chunk)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	stream, err := bs.ReadBlock(sctx, req)
+	codec := &chunkCodec{}
+	stream, err := bs.ReadBlock(sctx, req, grpc.ForceCodecV2(codec))
 	if err != nil {
 		cancel()
 		return nil, decodeError(err)
 	}
-	r := &grpcReadStream{stream: stream, cancel: cancel}
-	first, err := stream.Recv()
-	if err != nil {
-		cancel()
+	r := &grpcReadStream{stream: stream, cancel: cancel, codec: codec, msg: &sluicepb.ReadBlockChunk{}}
+	if err := r.recv(); err != nil {
+		r.Close()
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("read block %d on %s: stream ended before the first chunk: %w", req.GetBlockId(), addr, ErrShortBlock)
 		}
-		return nil, decodeError(err)
+		return nil, err
 	}
-	r.length, r.ufs, r.cur = first.GetBlockLength(), first.GetFromUfs(), first.GetData()
+	r.length, r.ufs = r.msg.GetBlockLength(), r.msg.GetFromUfs()
 	return r, nil
 }
 
-// grpcReadStream adapts a ReadBlock stream to blockReadStream.
+// grpcReadStream adapts a ReadBlock stream to blockReadStream. The chunks' bytes stay in
+// gRPC's receive buffers (see chunkCodec) until they are consumed.
 type grpcReadStream struct {
 	stream sluicepb.BlockService_ReadBlockClient
 	cancel context.CancelFunc
-	// cur is what remains of the last chunk received.
-	cur    []byte
+	codec  *chunkCodec
+	msg    *sluicepb.ReadBlockChunk
+	// segs is what remains of the last chunk received.
+	segs   [][]byte
 	length int64
 	ufs    bool
 	err    error
@@ -100,34 +105,59 @@ type grpcReadStream struct {
 func (r *grpcReadStream) blockLength() int64 { return r.length }
 func (r *grpcReadStream) fromUFS() bool      { return r.ufs }
 
-// next receives the next chunk into cur; it returns io.EOF at the end of the stream.
-func (r *grpcReadStream) next() error {
-	if r.err != nil {
-		return r.err
-	}
-	for len(r.cur) == 0 {
-		m, err := r.stream.Recv()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				err = decodeError(err)
-			}
-			r.err = err
-			return err
+// recv receives the next chunk into segs.
+func (r *grpcReadStream) recv() error {
+	r.segs = nil
+	if err := r.stream.RecvMsg(r.msg); err != nil {
+		if !errors.Is(err, io.EOF) {
+			err = decodeError(err)
 		}
-		r.cur = m.GetData()
+		r.err = err
+		return err
+	}
+	r.segs = r.codec.segs
+	if len(r.segs) == 0 && len(r.msg.GetData()) > 0 {
+		r.segs = [][]byte{r.msg.GetData()}
 	}
 	return nil
 }
 
+// next makes sure segs holds unread bytes; it returns io.EOF at the end of the stream.
+func (r *grpcReadStream) next() error {
+	for {
+		for len(r.segs) > 0 && len(r.segs[0]) == 0 {
+			r.segs = r.segs[1:]
+		}
+		if len(r.segs) > 0 {
+			return nil
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if err := r.recv(); err != nil {
+			return err
+		}
+	}
+}
+
 func (r *grpcReadStream) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
+	n := 0
+	for n < len(p) {
+		if err := r.next(); err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		for len(r.segs) > 0 && n < len(p) {
+			k := copy(p[n:], r.segs[0])
+			r.segs[0] = r.segs[0][k:]
+			n += k
+			if len(r.segs[0]) == 0 {
+				r.segs = r.segs[1:]
+			}
+		}
 	}
-	if err := r.next(); err != nil {
-		return 0, err
-	}
-	n := copy(p, r.cur)
-	r.cur = r.cur[n:]
 	return n, nil
 }
 
@@ -140,9 +170,9 @@ func (r *grpcReadStream) WriteTo(w io.Writer) (int64, error) {
 			}
 			return total, err
 		}
-		n, err := w.Write(r.cur)
+		n, err := w.Write(r.segs[0])
 		total += int64(n)
-		r.cur = r.cur[n:]
+		r.segs[0] = r.segs[0][n:]
 		if err != nil {
 			return total, &sinkError{err}
 		}
@@ -151,6 +181,8 @@ func (r *grpcReadStream) WriteTo(w io.Writer) (int64, error) {
 
 func (r *grpcReadStream) Close() error {
 	r.cancel()
+	r.codec.release()
+	r.segs = nil
 	if r.err == nil {
 		r.err = ErrClosed
 	}

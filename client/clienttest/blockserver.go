@@ -1,7 +1,9 @@
 package clienttest
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -23,36 +25,47 @@ func (s *blockServer) ReadBlock(req *sluicepb.ReadBlockRequest, stream sluicepb.
 	if req.GetOffset() < 0 || req.GetLength() < 0 || req.GetChunkSize() < 0 {
 		return fail(sluicepb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "", "negative offset, length or chunk size")
 	}
-	data, ok := e.blockData(id)
+	// A stored block is streamed from its file; a block read from the UFS from memory.
+	var src io.ReaderAt
+	var length int64
 	fromUFS := false
-	if !ok {
-		src := req.GetUfs()
-		if src == nil {
+	e.mu.Lock()
+	b := e.blocks[id]
+	if req.GetPromote() {
+		e.promoted[id]++
+	}
+	hook := e.readHook
+	e.mu.Unlock()
+	if b != nil {
+		f, err := os.Open(b.path)
+		if err != nil {
+			return fail(sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND, "", "block %d: %v", id, err)
+		}
+		defer f.Close()
+		src, length = f, b.length
+	} else {
+		u := req.GetUfs()
+		if u == nil {
 			return withDetail(reasonCode[sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND],
 				&sluicepb.ErrorDetail{Reason: sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND, BlockId: id},
 				"block %d is not on executor %d", id, e.id)
 		}
-		var err error
-		if data, err = e.c.readUFS(src.GetFile().GetUri(), src.GetOffsetInFile(), src.GetLength()); err != nil {
+		data, err := e.c.readUFS(u.GetFile().GetUri(), u.GetOffsetInFile(), u.GetLength())
+		if err != nil {
 			return err
 		}
-		fromUFS = true
 		if !req.GetNoCache() {
 			if err := e.cache(id, data); err != nil {
 				return err
 			}
 		}
-	}
-	if req.GetPromote() {
-		e.mu.Lock()
-		e.promoted[id]++
-		e.mu.Unlock()
+		src, length, fromUFS = bytes.NewReader(data), int64(len(data)), true
 	}
 	off := req.GetOffset()
-	if off > int64(len(data)) {
-		return fail(sluicepb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "", "offset %d past block %d of %d bytes", off, id, len(data))
+	if off > length {
+		return fail(sluicepb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "", "offset %d past block %d of %d bytes", off, id, length)
 	}
-	end := int64(len(data))
+	end := length
 	if req.GetLength() > 0 {
 		end = min(end, off+req.GetLength())
 	}
@@ -60,9 +73,8 @@ func (s *blockServer) ReadBlock(req *sluicepb.ReadBlockRequest, stream sluicepb.
 	if chunk == 0 {
 		chunk = 1 << 20
 	}
-	e.mu.Lock()
-	hook := e.readHook
-	e.mu.Unlock()
+	// gRPC marshals a message inside Send, so one buffer serves every chunk.
+	buf := make([]byte, min(chunk, max(end-off, 1)))
 	first := true
 	for pos := off; first || pos < end; first = false {
 		if hook != nil {
@@ -70,10 +82,13 @@ func (s *blockServer) ReadBlock(req *sluicepb.ReadBlockRequest, stream sluicepb.
 				return err
 			}
 		}
-		next := min(end, pos+chunk)
-		m := &sluicepb.ReadBlockChunk{Offset: pos, Data: data[pos:next]}
+		n := min(end-pos, int64(len(buf)))
+		if _, err := src.ReadAt(buf[:n], pos); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+			return fail(sluicepb.ErrorReason_ERROR_REASON_BLOCK_CORRUPT, "", "block %d: %v", id, err)
+		}
+		m := &sluicepb.ReadBlockChunk{Offset: pos, Data: buf[:n]}
 		if first {
-			m.BlockLength, m.FromUfs, m.Tier = int64(len(data)), fromUFS, "MEM"
+			m.BlockLength, m.FromUfs, m.Tier = length, fromUFS, "MEM"
 			if fromUFS {
 				m.Tier = ""
 			}
@@ -81,7 +96,7 @@ func (s *blockServer) ReadBlock(req *sluicepb.ReadBlockRequest, stream sluicepb.
 		if err := stream.Send(m); err != nil {
 			return err
 		}
-		pos = next
+		pos += n
 	}
 	return nil
 }
@@ -243,19 +258,26 @@ func (s *blockServer) CommitLocalBlock(_ context.Context, req *sluicepb.CommitLo
 	if !ok {
 		return nil, fail(sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND, "", "no local write of block %d", id)
 	}
-	data, err := os.ReadFile(tmp)
+	n, crc, err := checksumFile(tmp)
 	if err != nil {
+		os.Remove(tmp)
 		return nil, fail(sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND, "", "block file of %d: %v", id, err)
 	}
-	os.Remove(tmp)
-	if int64(len(data)) != req.GetLength() {
-		return nil, fail(sluicepb.ErrorReason_ERROR_REASON_LENGTH_MISMATCH, "", "block %d has %d bytes, client wrote %d", id, len(data), req.GetLength())
+	if n != req.GetLength() {
+		os.Remove(tmp)
+		return nil, fail(sluicepb.ErrorReason_ERROR_REASON_LENGTH_MISMATCH, "", "block %d has %d bytes, client wrote %d", id, n, req.GetLength())
 	}
-	crc := crc32.Checksum(data, castagnoli)
 	if req.Crc32C != nil && req.GetCrc32C() != crc {
+		os.Remove(tmp)
 		return nil, fail(sluicepb.ErrorReason_ERROR_REASON_BLOCK_CORRUPT, "", "block %d checksum %08x, client computed %08x", id, crc, req.GetCrc32C())
 	}
-	b, err := e.store(id, data)
+	// Like a real executor, move the client's file into place rather than copying it.
+	p := filepath.Join(e.dir, fmt.Sprintf("blk-%d", id))
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	b, err := e.adopt(id, p, n, crc)
 	if err != nil {
 		return nil, err
 	}
@@ -310,4 +332,16 @@ func (s *blockServer) CacheBlock(_ context.Context, req *sluicepb.CacheBlockRequ
 		return nil, err
 	}
 	return &sluicepb.CacheBlockResponse{Length: int64(len(data)), Crc32C: crc32.Checksum(data, castagnoli), Tier: "MEM"}, nil
+}
+
+// checksumFile returns the size and CRC32C of the file at p.
+func checksumFile(p string) (int64, uint32, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	n, err := io.Copy(h, f)
+	return n, h.Sum32(), err
 }
