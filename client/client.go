@@ -137,7 +137,9 @@ func (c *Client) findLeader(ctx context.Context) error {
 			return err
 		}
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-		info, err := sluicepb.NewMetaMasterClient(cc).GetMasterInfo(cctx, &sluicepb.GetMasterInfoRequest{}, grpc.WaitForReady(true))
+		// Without WaitForReady a refused connection fails at once and the next master is
+		// asked; an address that does not answer costs at most DialTimeout.
+		info, err := sluicepb.NewMetaMasterClient(cc).GetMasterInfo(cctx, &sluicepb.GetMasterInfoRequest{})
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {

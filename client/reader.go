@@ -58,6 +58,13 @@ func (c *Client) Open(ctx context.Context, path string, opts OpenOptions) (*File
 	}, nil
 }
 
+var (
+	_ io.ReadSeekCloser = (*FileReader)(nil)
+	_ io.ReaderAt       = (*FileReader)(nil)
+	_ io.WriterTo       = (*FileReader)(nil)
+	_ io.WriteCloser    = (*FileWriter)(nil)
+)
+
 // FileReader reads a file's bytes from executors: short-circuit through the block files of
 // executors on this host, streamed from other executors, or through an executor from the
 // UFS copy. When a source fails mid-read it resumes from the same offset on the next copy,

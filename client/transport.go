@@ -265,17 +265,63 @@ func (t *grpcTransport) write(ctx context.Context, addr string, hdr *sluicepb.Wr
 		cancel()
 		return nil, decodeError(err)
 	}
-	if err := stream.Send(&sluicepb.WriteBlockRequest{Value: &sluicepb.WriteBlockRequest_Header{Header: hdr}}); err != nil {
+	msg := &sluicepb.WriteBlockRequest{}
+	chunk := &sluicepb.WriteBlockRequest_Chunk{}
+	return newStreamWriter(stream, cancel, t.chunk,
+		&sluicepb.WriteBlockRequest{Value: &sluicepb.WriteBlockRequest_Header{Header: hdr}},
+		func(p []byte) *sluicepb.WriteBlockRequest {
+			chunk.Chunk = p
+			msg.Value = chunk
+			return msg
+		})
+}
+
+func (t *grpcTransport) writeUFS(ctx context.Context, addr string, hdr *sluicepb.WriteUfsFileHeader) (ufsWriteStream, error) {
+	bs, err := t.c.blockService(addr)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	stream, err := bs.WriteUfsFile(sctx)
+	if err != nil {
+		cancel()
+		return nil, decodeError(err)
+	}
+	msg := &sluicepb.WriteUfsFileRequest{}
+	chunk := &sluicepb.WriteUfsFileRequest_Chunk{}
+	return newStreamWriter(stream, cancel, t.chunk,
+		&sluicepb.WriteUfsFileRequest{Value: &sluicepb.WriteUfsFileRequest_Header{Header: hdr}},
+		func(p []byte) *sluicepb.WriteUfsFileRequest {
+			chunk.Chunk = p
+			msg.Value = chunk
+			return msg
+		})
+}
+
+// clientStream is a gRPC client stream of Req messages answered by one Resp.
+type clientStream[Req, Resp any] interface {
+	Send(*Req) error
+	CloseAndRecv() (*Resp, error)
+}
+
+// streamWriter adapts a client stream (a header, then chunks) to blockWriteStream and
+// ufsWriteStream.
+type streamWriter[Req, Resp any] struct {
+	stream clientStream[Req, Resp]
+	cancel context.CancelFunc
+	cw     chunkWriter
+}
+
+// newStreamWriter sends header and returns a writer that sends chunk(p) for every chunk
+// of size bytes.
+func newStreamWriter[Req, Resp any](stream clientStream[Req, Resp], cancel context.CancelFunc, size int, header *Req, chunk func([]byte) *Req) (*streamWriter[Req, Resp], error) {
+	if err := stream.Send(header); err != nil {
 		cancel()
 		return nil, streamSendError(stream.CloseAndRecv, err)
 	}
-	w := &grpcBlockWriter{stream: stream, cancel: cancel}
-	msg := &sluicepb.WriteBlockRequest{}
-	chunk := &sluicepb.WriteBlockRequest_Chunk{}
-	w.cw = chunkWriter{size: t.chunk, send: func(p []byte) error {
-		chunk.Chunk = p
-		msg.Value = chunk
-		if err := stream.Send(msg); err != nil {
+	w := &streamWriter[Req, Resp]{stream: stream, cancel: cancel}
+	w.cw = chunkWriter{size: size, send: func(p []byte) error {
+		if err := stream.Send(chunk(p)); err != nil {
 			return streamSendError(stream.CloseAndRecv, err)
 		}
 		return nil
@@ -294,16 +340,9 @@ func streamSendError[R any](closeAndRecv func() (R, error), err error) error {
 	return decodeError(err)
 }
 
-// grpcBlockWriter adapts a WriteBlock stream to blockWriteStream.
-type grpcBlockWriter struct {
-	stream sluicepb.BlockService_WriteBlockClient
-	cancel context.CancelFunc
-	cw     chunkWriter
-}
+func (w *streamWriter[Req, Resp]) Write(p []byte) (int, error) { return w.cw.Write(p) }
 
-func (w *grpcBlockWriter) Write(p []byte) (int, error) { return w.cw.Write(p) }
-
-func (w *grpcBlockWriter) commit() (*sluicepb.WriteBlockResponse, error) {
+func (w *streamWriter[Req, Resp]) commit() (*Resp, error) {
 	defer w.cancel()
 	if err := w.cw.flush(); err != nil {
 		return nil, err
@@ -312,53 +351,4 @@ func (w *grpcBlockWriter) commit() (*sluicepb.WriteBlockResponse, error) {
 	return resp, decodeError(err)
 }
 
-func (w *grpcBlockWriter) abort() { w.cancel() }
-
-func (t *grpcTransport) writeUFS(ctx context.Context, addr string, hdr *sluicepb.WriteUfsFileHeader) (ufsWriteStream, error) {
-	bs, err := t.c.blockService(addr)
-	if err != nil {
-		return nil, err
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	stream, err := bs.WriteUfsFile(sctx)
-	if err != nil {
-		cancel()
-		return nil, decodeError(err)
-	}
-	if err := stream.Send(&sluicepb.WriteUfsFileRequest{Value: &sluicepb.WriteUfsFileRequest_Header{Header: hdr}}); err != nil {
-		cancel()
-		return nil, streamSendError(stream.CloseAndRecv, err)
-	}
-	w := &grpcUfsWriter{stream: stream, cancel: cancel}
-	msg := &sluicepb.WriteUfsFileRequest{}
-	chunk := &sluicepb.WriteUfsFileRequest_Chunk{}
-	w.cw = chunkWriter{size: t.chunk, send: func(p []byte) error {
-		chunk.Chunk = p
-		msg.Value = chunk
-		if err := stream.Send(msg); err != nil {
-			return streamSendError(stream.CloseAndRecv, err)
-		}
-		return nil
-	}}
-	return w, nil
-}
-
-// grpcUfsWriter adapts a WriteUfsFile stream to ufsWriteStream.
-type grpcUfsWriter struct {
-	stream sluicepb.BlockService_WriteUfsFileClient
-	cancel context.CancelFunc
-	cw     chunkWriter
-}
-
-func (w *grpcUfsWriter) Write(p []byte) (int, error) { return w.cw.Write(p) }
-
-func (w *grpcUfsWriter) commit() (*sluicepb.WriteUfsFileResponse, error) {
-	defer w.cancel()
-	if err := w.cw.flush(); err != nil {
-		return nil, err
-	}
-	resp, err := w.stream.CloseAndRecv()
-	return resp, decodeError(err)
-}
-
-func (w *grpcUfsWriter) abort() { w.cancel() }
+func (w *streamWriter[Req, Resp]) abort() { w.cancel() }

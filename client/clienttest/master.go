@@ -439,14 +439,7 @@ func (s *fsServer) Free(_ context.Context, req *sluicepb.FreeRequest) (*sluicepb
 	if err != nil {
 		return nil, err
 	}
-	targets := []*inode{in}
-	if in.info.IsDir {
-		if !req.GetRecursive() {
-			targets = c.children(in.info.Path)
-		} else {
-			targets = c.subtree(in.info.Path)
-		}
-	}
+	targets := c.targets(in, req.GetRecursive())
 	var files []*inode
 	for _, x := range targets {
 		if x.info.IsDir {
@@ -477,14 +470,7 @@ func (s *fsServer) Persist(_ context.Context, req *sluicepb.PersistRequest) (*sl
 	if err != nil {
 		return nil, err
 	}
-	targets := []*inode{in}
-	if in.info.IsDir {
-		if req.GetRecursive() {
-			targets = c.subtree(in.info.Path)
-		} else {
-			targets = c.children(in.info.Path)
-		}
-	}
+	targets := c.targets(in, req.GetRecursive())
 	resp := &sluicepb.PersistResponse{}
 	for _, x := range targets {
 		if x.info.IsDir {
@@ -556,4 +542,17 @@ func sortedIDs(m map[uint64]bool) []uint64 {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+// targets returns what a Free or Persist of in covers: the file itself, a directory's
+// children, or with recursive its whole subtree.
+func (c *Cluster) targets(in *inode, recursive bool) []*inode {
+	switch {
+	case !in.info.IsDir:
+		return []*inode{in}
+	case recursive:
+		return c.subtree(in.info.Path)
+	default:
+		return c.children(in.info.Path)
+	}
 }
