@@ -70,9 +70,15 @@ func runMaster(t *testing.T, cfg Config, trans *raft.InmemTransport) *testMaster
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tm := &testMaster{t: t, m: m, trans: trans, cancel: cancel, done: make(chan error, 1)}
-	go func() { tm.done <- m.Run(ctx) }()
+	tm := dialMaster(t, m, trans)
+	tm.start()
+	return tm
+}
+
+// dialMaster connects clients to a master that is not yet running; start runs it.
+func dialMaster(t *testing.T, m *Master, trans *raft.InmemTransport) *testMaster {
+	t.Helper()
+	tm := &testMaster{t: t, m: m, trans: trans, done: make(chan error, 1)}
 	conn, err := grpc.NewClient(m.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20), grpc.MaxCallSendMsgSize(8<<20)))
 	if err != nil {
@@ -82,8 +88,15 @@ func runMaster(t *testing.T, cfg Config, trans *raft.InmemTransport) *testMaster
 	tm.fs = sluicepb.NewFileSystemMasterClient(conn)
 	tm.ex = sluicepb.NewExecutorMasterClient(conn)
 	tm.meta = sluicepb.NewMetaMasterClient(conn)
-	t.Cleanup(tm.stop)
 	return tm
+}
+
+// start runs the master until stop (called at cleanup at the latest).
+func (tm *testMaster) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	tm.cancel = cancel
+	go func() { tm.done <- tm.m.Run(ctx) }()
+	tm.t.Cleanup(tm.stop)
 }
 
 // startMaster runs a single master on a fresh directory and waits for it to lead.
