@@ -356,6 +356,17 @@ func (b *blockMaster) silent(deadline time.Time) []uint64 {
 	return out
 }
 
+// forgetLost drops LOST executors whose last heartbeat is older than before.
+func (b *blockMaster) forgetLost(before time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, e := range b.executors {
+		if e.lost && e.lastHeartbeat.Before(before) {
+			delete(b.executors, id)
+		}
+	}
+}
+
 // markLost declares an executor LOST, drops its copies and returns the blocks left with
 // no copy. It reports false if the executor was unknown or already lost.
 func (b *blockMaster) markLost(id uint64) ([]uint64, bool) {

@@ -1,11 +1,95 @@
 // Package master is the Sluice metadata service: the namespace (inode tree), the mount
-// table, the block master, the executor registry, lineage and checkpoint planning, all kept
-// in a Raft-replicated journal and served over gRPC and HTTP.
+// table, the block master, the executor registry and the checkpoint (persist) queue, all
+// served over gRPC (FileSystemMaster, ExecutorMaster, MetaMaster) and HTTP (web UI,
+// /metrics, /healthz), with every metadata change journaled through Raft
+// (master/journal applying master/state entries).
 //
-// The master talks to executors and to the framework scheduler only through api (gRPC).
+// The master talks to executors and to the framework scheduler only through api (gRPC);
+// the caller builds the ufs.Registry and passes it in Config.
 //
-// Its metadata is the deterministic state machine of master/state (inode tree, mount
-// table, ID counter), changed only by journal entries that master/journal carries through
-// Raft: an operation is acknowledged once its entry is committed and applied.
-// The working-cluster issue builds it.
+// # Life cycle
+//
+// New checks the Config and binds the listeners (Addr and HTTPAddr work at once, also
+// with port 0); it starts no goroutine. Run opens the journal, serves, and runs the
+// leader-only work while this master leads; it stops everything and closes the journal
+// when its ctx ends. On gaining leadership the master waits for the journal to catch up
+// (Barrier), mounts Config.RootUFS at "/" if the cluster is new, starts the inode ID
+// allocator, re-queues TO_BE_PERSISTED files and starts the loops (lost executors, TTLs,
+// persists, access times) with a ctx cancelled when leadership is lost.
+//
+// # Leadership and redirection
+//
+// Only the leader answers, except MetaMaster.GetMasterInfo. Followers answer
+// Unavailable with ErrorDetail{NOT_LEADER, leader_address}. The journal knows the
+// leader's Raft address; Config.PeerRPCAddrs maps Raft addresses to gRPC addresses (the
+// operator or cmd/sluice lists every master's pair, as it lists the Raft peers). An
+// unmapped leader is reported with an empty address and clients try the next master. A
+// leader that has not caught up yet answers Unavailable with reason UNAVAILABLE.
+//
+// # Errors
+//
+// Handlers return Go errors; one interceptor turns them into statuses through the table
+// in rpcerr.go (state, journal, ufs and master sentinels → code + ErrorReason, with the
+// path, job or block in the ErrorDetail). Context errors pass through; unknown errors
+// are codes.Internal. Every request is validated before use (paths with
+// state.ValidatePath, block IDs with sluicepb.CheckBlockID, sizes, modes, enums); the
+// interceptor's panic recovery is a last resort, not validation.
+//
+// # Namespace decisions
+//
+//   - Files are write-once. CompleteFile checks every block against what executors
+//     committed (ID NewBlockID(file, i), exact length, CRC32C when given) before
+//     journaling; THROUGH files complete with ufs_written and no blocks.
+//   - The write type is not journaled: the leader remembers it from CreateFile to
+//     CompleteFile. After a failover an unknown write type counts as ASYNC_THROUGH (the
+//     default; lineage job outputs count as MUST_CACHE): persisting too much is safer.
+//   - Delete removes from the UFS first (unless sluice_only), then journals; Rename moves
+//     the UFS copy first and moves it back if the journal refuses. A persist that ends
+//     after its file was renamed moves its UFS copy to the new name before PERSISTED is
+//     journaled.
+//   - Free follows Alluxio: un-persisted files are refused (NOT_PERSISTED) unless forced,
+//     pinned files are skipped unless forced (which unpins them). A forced free of an
+//     un-persisted file drops its only copy, so the file becomes LOST. TTL FREE frees what
+//     is persisted and then clears the TTL, so it acts once.
+//   - Metadata loading (LoadMetadataType): ONCE lists a directory the first time it is
+//     needed and looks up a path that is not known in the UFS; ALWAYS lists again; NEVER
+//     never asks the UFS. Loaded inodes are PERSISTED files with blocks but no cached copy
+//     (block size DefaultBlockSize, doubled until the file fits in 2^24 blocks). Temporary
+//     persist names (".<name>.sluice-persist-<file>-<attempt>.tmp") are never loaded.
+//   - Mount needs a new (or empty) directory whose parent exists, a scheme the registry
+//     knows (else UNKNOWN_SCHEME) and a UFS that opens with its root directory present.
+//     MountRequest.shared is kept as the reserved mount option "sluice.mount.shared",
+//     which never reaches UFS factories.
+//   - Access times are batched: reads mark files, the leader journals ignorable
+//     UpdateAccessTime entries every few seconds.
+//   - The cluster ID is derived from the root UFS URI.
+//
+// # Block master and executors (soft state)
+//
+// Executor liveness, block locations, committed block lengths and pending commands live
+// in the leader's memory only and are rebuilt from registrations; an executor unknown to
+// the leader gets REGISTER at its next heartbeat. RegisterExecutor trusts no block: a
+// held block is kept only if its file exists and is being written, or is complete with
+// a block of that index and exactly that length; the others are returned for deletion.
+// Executor IDs are reused when an executor re-registers with its previous ID and it is
+// free; new IDs are seeded from the clock at each leadership so IDs of an earlier term
+// are not handed out again.
+//
+// An executor silent for HeartbeatTimeout, or reported by ReportExecutorLost, is LOST:
+// its copies are dropped, its persist tasks are handed out again, and every complete
+// un-persisted file left with a block without a copy is journaled LOST (a Warn names
+// each one that has no lineage). Persisted files only lose their cached copies. One
+// HeartbeatTimeout after gaining leadership, the leader also marks LOST the un-persisted
+// files whose blocks no executor re-registered.
+//
+// # Persist loop
+//
+// TO_BE_PERSISTED files are queued FIFO; at most PersistConcurrency are handed out at
+// once, each as a PERSIST_FILES command in the heartbeat answer of the live executor
+// holding most of the file's blocks, with a temporary UFS name unique per attempt in the
+// file's directory. ReportPersisted with the current attempt journals PERSISTED; a
+// failure, a lost executor or a task not listed in the executor's heartbeats for
+// PersistTimeout is retried after PersistRetryBase, doubling up to PersistRetryMax.
+// Persist with wait blocks until every file is PERSISTED, one is LOST or deleted, or the
+// call's deadline passes (TIMEOUT; the persists go on).
 package master

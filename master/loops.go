@@ -11,6 +11,10 @@ import (
 	"github.com/sluicedata/sluice/master/state"
 )
 
+// forgetLostAfter is how long a LOST executor stays listed (GetReport, ListExecutors
+// with include_lost, the web UI) after its last heartbeat.
+const forgetLostAfter = time.Hour
+
 // lostLoop declares executors lost when they miss heartbeats for HeartbeatTimeout. One
 // HeartbeatTimeout after gaining leadership it also checks every un-persisted file: one
 // whose blocks were not re-registered by any executor by then lost them while no master
@@ -27,6 +31,7 @@ func (m *Master) lostLoop(ctx context.Context) {
 		case <-grace.C:
 			m.scanUncovered(ctx)
 		case now := <-tick.C:
+			m.blocks.forgetLost(now.Add(-forgetLostAfter))
 			for _, id := range m.blocks.silent(now.Add(-m.cfg.HeartbeatTimeout)) {
 				if err := m.executorLost(ctx, id, "missed heartbeats"); err != nil && ctx.Err() == nil {
 					m.log.Error("cannot handle lost executor", "executor_id", id, "err", err)
@@ -197,16 +202,21 @@ func (m *Master) accessLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			m.access.mu.Lock()
-			pending := m.access.pending
-			m.access.pending = nil
-			m.access.mu.Unlock()
-			for id, ts := range pending {
-				if _, err := m.j.Apply(ctx, state.EntryUpdateAccessTime, &sluicepb.UpdateAccessTimeEntry{Id: id, TimeMs: ts}); err != nil &&
-					!errors.Is(err, state.ErrNotFound) && ctx.Err() == nil {
-					m.log.Debug("cannot record access time", "file_id", id, "err", err)
-				}
-			}
+			m.flushAccess(ctx)
+		}
+	}
+}
+
+// flushAccess journals the access times recorded since the last flush.
+func (m *Master) flushAccess(ctx context.Context) {
+	m.access.mu.Lock()
+	pending := m.access.pending
+	m.access.pending = nil
+	m.access.mu.Unlock()
+	for id, ts := range pending {
+		if _, err := m.j.Apply(ctx, state.EntryUpdateAccessTime, &sluicepb.UpdateAccessTimeEntry{Id: id, TimeMs: ts}); err != nil &&
+			!errors.Is(err, state.ErrNotFound) && ctx.Err() == nil {
+			m.log.Debug("cannot record access time", "file_id", id, "err", err)
 		}
 	}
 }

@@ -140,3 +140,20 @@ func TestMaster_ThroughWrite(t *testing.T) {
 		t.Fatalf("UFS source: %v", bl.GetBlocks()[0])
 	}
 }
+
+func TestMaster_AccessTime(t *testing.T) {
+	tm, _ := startMaster(t, nil)
+	e := newFakeExecutor(t, tm, "127.0.0.1:1")
+	e.register()
+	writeFile(t, tm, e, "/read-me", []byte("hot"), sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
+	if tm.status("/read-me").GetLastAccessTimeMs() != 0 {
+		t.Fatal("access time before any read")
+	}
+	if _, err := tm.fs.GetBlockLocations(callCtx(t), &sluicepb.GetBlockLocationsRequest{Path: "/read-me"}); err != nil {
+		t.Fatal(err)
+	}
+	tm.m.flushAccess(callCtx(t))
+	if tm.status("/read-me").GetLastAccessTimeMs() == 0 {
+		t.Fatal("read not recorded")
+	}
+}
