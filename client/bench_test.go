@@ -210,3 +210,59 @@ func startBlaster(b *testing.B, size int) func(*testing.B) {
 		}
 	}
 }
+
+// BenchmarkShortCircuitWrite writes a 256 MiB file (4 blocks) through a same-host
+// executor on tmpfs, beside plain 4 MiB writes of a tmpfs file of the same size, in the
+// same run, and reports both throughputs and their ratio (sluice/plain). The sluice
+// figure includes the client's CRC32C and the fake executor's commit (which checksums the
+// file again).
+func BenchmarkShortCircuitWrite(b *testing.B) {
+	const size = 256 << 20
+	dir := shmDir(b)
+	c := clienttest.New(b, clienttest.Options{Executors: []clienttest.ExecutorOptions{{Dir: shmDir(b)}}})
+	cl := newClient(b, c, func(cfg *Config) { cfg.ChunkSize = 1 << 20; cfg.Logger = nil })
+	chunk := payload(4<<20, 4)
+	var sluice, plain time.Duration
+	b.SetBytes(size)
+	i := 0
+	for b.Loop() {
+		t0 := time.Now()
+		w, err := cl.Create(b.Context(), "/w", CreateOptions{WriteType: WriteMustCache, BlockSize: 64 << 20, Overwrite: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for done := 0; done < size; done += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		f, err := os.Create(dir + "/plain")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for done := 0; done < size; done += len(chunk) {
+			if _, err := f.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		sluice += t1.Sub(t0)
+		plain += time.Since(t1)
+		os.Remove(f.Name())
+		i++
+	}
+	b.StopTimer()
+	if s := cl.Stats(); s.BytesWrittenShortCircuit != int64(i)*size {
+		b.Fatalf("the benchmark did not write by short-circuit: %+v", s)
+	}
+	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(sluice), "sluice-MB/s")
+	b.ReportMetric(mbps(plain), "plain-MB/s")
+	b.ReportMetric(plain.Seconds()/sluice.Seconds(), "sluice/plain")
+}

@@ -15,7 +15,7 @@ func TestFS_Conformance(t *testing.T) {
 	cl := newClient(t, c, nil)
 	files := map[string][]byte{
 		"/a.txt":           []byte("hello"),
-		"/dir/b.bin":       payload(3*testBlockSize+7, 1),
+		"/dir/b.bin":       payload(3*4096+7, 1),
 		"/dir/sub/c":       nil,
 		"/dir/sub/deeper/": nil,
 	}
@@ -26,7 +26,7 @@ func TestFS_Conformance(t *testing.T) {
 			}
 			continue
 		}
-		if _, err := cl.WriteFile(t.Context(), p, data, CreateOptions{Recursive: true, BlockSize: testBlockSize}); err != nil {
+		if _, err := cl.WriteFile(t.Context(), p, data, CreateOptions{Recursive: true, BlockSize: 4096}); err != nil {
 			t.Fatal(err)
 		}
 	}
