@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -60,6 +61,12 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// outputError is a failed write to standard output (a closed pipe): it ends the command.
+type outputError struct{ err error }
+
+func (e *outputError) Error() string { return "write output: " + e.err.Error() }
+func (e *outputError) Unwrap() error { return e.err }
+
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
@@ -82,7 +89,7 @@ func (s *shell) failf(p, format string, args ...any) {
 // printf writes to standard output; a write error (a closed pipe) fails the command.
 func (s *shell) printf(format string, args ...any) {
 	if _, err := fmt.Fprintf(s.out, format, args...); err != nil && !s.failed {
-		s.fail("", fmt.Errorf("write output: %w", err))
+		s.fail("", &outputError{err})
 	}
 }
 
@@ -145,6 +152,18 @@ func absPath(p string) string {
 		p = "/" + p
 	}
 	return path.Clean(p)
+}
+
+// helpFlagOnce guards the one change of urfave's global help flag.
+var helpFlagOnce sync.Once
+
+// useLongHelpFlag makes --help the only help flag: -h is "human-readable" in ls, du and
+// count, as in hdfs dfs. It changes urfave's package-level HelpFlag once, before any app
+// runs, so that concurrent runs only read it.
+func useLongHelpFlag() {
+	helpFlagOnce.Do(func() {
+		cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
+	})
 }
 
 // fsCommand is the `sluice fs` command group.

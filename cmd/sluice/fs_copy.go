@@ -162,20 +162,41 @@ func runPut(s *shell, args []string) error {
 		}
 		plan = append(plan, p...)
 	}
+	return runPlan(s, plan, mkdirSluice(s), func(t transfer, bar *progressBar) error {
+		return putFile(s, t, opts, bar)
+	})
+}
+
+// runPlan carries out plan: mkdir creates directories, copyFile copies files, with a
+// progress bar for large plans on a terminal. Failures are reported on the destination
+// and the plan goes on, unless the output fails (an *outputError), which is returned.
+func runPlan(s *shell, plan []transfer, mkdir func(dst string) error, copyFile func(t transfer, bar *progressBar) error) error {
 	bar := maybeProgress(s, totalSize(plan))
 	defer bar.Finish()
 	for _, t := range plan {
+		var err error
 		if t.dir {
-			if _, err := s.cl.Mkdir(s.ctx, t.dst, client.MkdirOptions{Recursive: true, AllowExists: true}); err != nil {
-				s.fail(t.dst, err)
-			}
-			continue
+			err = mkdir(t.dst)
+		} else {
+			err = copyFile(t, bar)
 		}
-		if err := putFile(s, t, opts, bar); err != nil {
+		var oe *outputError
+		if errors.As(err, &oe) {
+			return err
+		}
+		if err != nil {
 			s.fail(t.dst, err)
 		}
 	}
 	return nil
+}
+
+// mkdirSluice creates a Sluice directory and its parents; an existing one is fine.
+func mkdirSluice(s *shell) func(string) error {
+	return func(dst string) error {
+		_, err := s.cl.Mkdir(s.ctx, dst, client.MkdirOptions{Recursive: true, AllowExists: true})
+		return err
+	}
 }
 
 // putFile copies the local file t.src (standard input for "-") to the Sluice file t.dst.
@@ -299,32 +320,18 @@ func runGet(s *shell, args []string) error {
 		}
 		plan = append(plan, steps...)
 	}
-	bar := maybeProgress(s, totalSize(plan))
-	defer bar.Finish()
-	for _, t := range plan {
-		switch {
-		case t.dir:
-			if err := os.MkdirAll(t.dst, 0o755); err != nil {
-				s.fail(t.dst, err)
-			}
-		case t.dst == "-":
-			r, err := s.cl.Open(s.ctx, t.src, ropts)
-			if err != nil {
-				s.fail(t.src, err)
-				continue
-			}
-			err = copyOut(s, t.src, bar.Reader(r), -1)
-			r.Close()
-			if err != nil {
-				return err
-			}
-		default:
-			if err := readToLocal(s, t, ropts, bar); err != nil {
-				s.fail(t.dst, err)
-			}
+	mkdir := func(dst string) error { return os.MkdirAll(dst, 0o755) }
+	return runPlan(s, plan, mkdir, func(t transfer, bar *progressBar) error {
+		if t.dst != "-" {
+			return readToLocal(s, t, ropts, bar)
 		}
-	}
-	return nil
+		r, err := s.cl.Open(s.ctx, t.src, ropts)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return copyOut(s, t.src, bar.Reader(r), -1)
+	})
 }
 
 // readToLocal copies the Sluice file t.src into the local file t.dst through a temporary
@@ -390,25 +397,12 @@ func runCp(s *shell, args []string) error {
 		}
 		plan = append(plan, steps...)
 	}
-	bar := maybeProgress(s, totalSize(plan))
-	defer bar.Finish()
-	for _, t := range plan {
-		if t.dir {
-			if _, err := s.cl.Mkdir(s.ctx, t.dst, client.MkdirOptions{Recursive: true, AllowExists: true}); err != nil {
-				s.fail(t.dst, err)
-			}
-			continue
-		}
+	return runPlan(s, plan, mkdirSluice(s), func(t transfer, bar *progressBar) error {
 		r, err := s.cl.Open(s.ctx, t.src, ropts)
 		if err != nil {
-			s.fail(t.src, err)
-			continue
+			return err
 		}
-		err = writeSluice(s, t.dst, bar.Reader(r), opts)
-		r.Close()
-		if err != nil {
-			s.fail(t.dst, err)
-		}
-	}
-	return nil
+		defer r.Close()
+		return writeSluice(s, t.dst, bar.Reader(r), opts)
+	})
 }

@@ -189,7 +189,7 @@ func runLs(s *shell, args []string) error {
 			rows = append(rows, lsRow(fi, human))
 		}
 		if err := writeTable(s.out, rows, 3); err != nil {
-			return fmt.Errorf("write output: %w", err)
+			return &outputError{err}
 		}
 	}
 	return nil
@@ -272,7 +272,7 @@ func runDu(s *shell, args []string) error {
 			}
 		}
 		if err := writeTable(s.out, rows, 0, 1, 2); err != nil {
-			return fmt.Errorf("write output: %w", err)
+			return &outputError{err}
 		}
 	}
 	return nil

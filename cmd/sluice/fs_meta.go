@@ -299,7 +299,7 @@ func printMounts(s *shell) error {
 		rows = append(rows, []string{m.GetUfsUri(), "on", m.GetPath(), fmt.Sprintf("(%s, %s)", m.GetUfsType(), strings.Join(append([]string{fmt.Sprintf("id=%d", m.GetMountId())}, flags...), ", "))})
 	}
 	if err := writeTable(s.out, rows); err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return &outputError{err}
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func copyOut(s *shell, arg string, r io.Reader, n int64) error {
 		}
 	}
 	if tw.err != nil {
-		return fmt.Errorf("write output: %w", tw.err)
+		return &outputError{tw.err}
 	}
 	if err != nil {
 		s.fail(arg, err)

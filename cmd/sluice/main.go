@@ -40,8 +40,7 @@ func exitStatus(w io.Writer, err error) int {
 }
 
 func newApp() *cli.App {
-	// -h is "human-readable" in ls, du and count, as in hdfs dfs; help is --help only.
-	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
+	useLongHelpFlag()
 	return &cli.App{
 		Name:                 "sluice",
 		Usage:                "memory-speed virtual distributed storage with lineage",
