@@ -94,7 +94,12 @@ func (b *blockMaster) register(info *sluicepb.ExecutorInfo, held []*sluicepb.Sto
 	defer b.mu.Unlock()
 	id = info.GetId()
 	if old, ok := b.executors[id]; id == 0 || (ok && old.info.GetRpcAddress() != info.GetRpcAddress() && !old.lost) {
-		b.nextID++
+		for {
+			b.nextID++
+			if _, taken := b.executors[b.nextID]; !taken {
+				break
+			}
+		}
 		id = b.nextID
 	}
 	e := &executorEntry{info: proto.Clone(info).(*sluicepb.ExecutorInfo), lastHeartbeat: now,
@@ -385,10 +390,19 @@ func (b *blockMaster) markLost(id uint64) ([]uint64, bool) {
 }
 
 // removeBlocks forgets blocks (their files are gone) and tells their holders to delete
-// them at the next heartbeat.
-func (b *blockMaster) removeBlocks(ids []uint64) {
+// them (REMOVE_BLOCKS) at the next heartbeat.
+func (b *blockMaster) removeBlocks(ids []uint64) { b.dropCopies(ids, false) }
+
+// free drops the cached copies of blocks (they stay in the UFS) and tells the holders
+// to remove them with a FREE command. It returns the number of copies dropped.
+func (b *blockMaster) free(ids []uint64) int64 { return b.dropCopies(ids, true) }
+
+// dropCopies drops every copy of ids and queues the holders' REMOVE_BLOCKS or FREE
+// command. Removed blocks are forgotten; freed ones keep their committed length.
+func (b *blockMaster) dropCopies(ids []uint64, free bool) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var n int64
 	for _, id := range ids {
 		be := b.blocks[id]
 		if be == nil {
@@ -397,11 +411,22 @@ func (b *blockMaster) removeBlocks(ids []uint64) {
 		for eid := range be.locs {
 			if e := b.executors[eid]; e != nil {
 				delete(e.blocks, id)
-				e.removeIDs = append(e.removeIDs, id)
+				if free {
+					e.freeIDs = append(e.freeIDs, id)
+				} else {
+					e.removeIDs = append(e.removeIDs, id)
+				}
+				b.updateCountsLocked(e)
 			}
+			n++
 		}
-		delete(b.blocks, id)
+		if free {
+			be.locs = make(map[uint64]string)
+		} else {
+			delete(b.blocks, id)
+		}
 	}
+	return n
 }
 
 // blocksOfFile returns the IDs of known blocks whose file is fileID (incomplete files
@@ -416,30 +441,6 @@ func (b *blockMaster) blocksOfFile(fileID uint64) []uint64 {
 		}
 	}
 	return out
-}
-
-// free drops the cached copies of blocks (they stay in the UFS) and tells the holders
-// to remove them with a FREE command. It returns the number of copies dropped.
-func (b *blockMaster) free(ids []uint64) int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var n int64
-	for _, id := range ids {
-		be := b.blocks[id]
-		if be == nil {
-			continue
-		}
-		for eid := range be.locs {
-			if e := b.executors[eid]; e != nil {
-				delete(e.blocks, id)
-				e.freeIDs = append(e.freeIDs, id)
-				b.updateCountsLocked(e)
-			}
-			n++
-		}
-		be.locs = make(map[uint64]string)
-	}
-	return n
 }
 
 // bestHolder returns the live executor holding most of ids (any live executor when ids

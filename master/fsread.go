@@ -21,18 +21,28 @@ func checkLoadType(t sluicepb.LoadMetadataType) (sluicepb.LoadMetadataType, erro
 	return t, nil
 }
 
+// loadFor validates a read request's path and load type and loads the path's UFS
+// metadata accordingly (with listTarget, a directory's children too).
+func (m *Master) loadFor(ctx context.Context, path string, t sluicepb.LoadMetadataType, listTarget bool) (string, sluicepb.LoadMetadataType, error) {
+	p, err := cleanPath(path)
+	if err != nil {
+		return "", 0, err
+	}
+	lt, err := checkLoadType(t)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := m.loader.ensure(ctx, p, lt, listTarget); err != nil {
+		return "", 0, withPath(err, p)
+	}
+	return p, lt, nil
+}
+
 func (s *fsServer) GetStatus(ctx context.Context, req *sluicepb.GetStatusRequest) (*sluicepb.GetStatusResponse, error) {
 	m := s.m
-	p, err := cleanPath(req.GetPath())
+	p, _, err := m.loadFor(ctx, req.GetPath(), req.GetLoadMetadata(), false)
 	if err != nil {
 		return nil, err
-	}
-	lt, err := checkLoadType(req.GetLoadMetadata())
-	if err != nil {
-		return nil, err
-	}
-	if err := m.loader.ensure(ctx, p, lt, false); err != nil {
-		return nil, withPath(err, p)
 	}
 	v := m.st.View()
 	in, err := v.Get(p)
@@ -44,16 +54,9 @@ func (s *fsServer) GetStatus(ctx context.Context, req *sluicepb.GetStatusRequest
 
 func (s *fsServer) ListStatus(ctx context.Context, req *sluicepb.ListStatusRequest) (*sluicepb.ListStatusResponse, error) {
 	m := s.m
-	p, err := cleanPath(req.GetPath())
+	p, lt, err := m.loadFor(ctx, req.GetPath(), req.GetLoadMetadata(), true)
 	if err != nil {
 		return nil, err
-	}
-	lt, err := checkLoadType(req.GetLoadMetadata())
-	if err != nil {
-		return nil, err
-	}
-	if err := m.loader.ensure(ctx, p, lt, true); err != nil {
-		return nil, withPath(err, p)
 	}
 	if req.GetRecursive() {
 		if err := m.loader.ensureTree(ctx, p, lt); err != nil {

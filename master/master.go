@@ -213,6 +213,7 @@ func (m *Master) Run(ctx context.Context) error {
 		scancel()
 	}
 	wg.Wait()
+	m.ufs.close()
 	err = j.Close()
 	m.log.Info("master stopped")
 	select {

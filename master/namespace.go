@@ -100,11 +100,7 @@ func (s *fsServer) CreateFile(ctx context.Context, req *sluicepb.CreateFileReque
 	if mode == 0 {
 		mode = 0o644
 	}
-	alloc, err := m.allocator()
-	if err != nil {
-		return nil, err
-	}
-	ids, err := alloc.ReserveForPath(p)
+	ids, err := m.reserveFor(p)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +124,15 @@ func (m *Master) createResponse(v *state.View, in state.Inode, wt sluicepb.Write
 		}
 	}
 	return resp
+}
+
+// reserveFor reserves the inode IDs of a recursive create of p.
+func (m *Master) reserveFor(p string) (*sluicepb.JournalIdRange, error) {
+	alloc, err := m.allocator()
+	if err != nil {
+		return nil, err
+	}
+	return alloc.ReserveForPath(p)
 }
 
 func (m *Master) rememberWriteType(id uint64, wt sluicepb.WriteType) {
@@ -286,11 +291,7 @@ func (s *fsServer) CreateDirectory(ctx context.Context, req *sluicepb.CreateDire
 	if mode == 0 {
 		mode = 0o755
 	}
-	alloc, err := m.allocator()
-	if err != nil {
-		return nil, err
-	}
-	ids, err := alloc.ReserveForPath(p)
+	ids, err := m.reserveFor(p)
 	if err != nil {
 		return nil, err
 	}

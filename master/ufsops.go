@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"path"
@@ -70,15 +71,33 @@ func (c *ufsCache) open(ctx context.Context, mountID uint64, uri string, opts ma
 	return f, nil
 }
 
-// forget drops the cached FS of a mount (unmounted).
+// forget drops (and closes, if it can be closed) the cached FS of a mount (unmounted).
 func (c *ufsCache) forget(mountID uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	prefix := fmt.Sprintf("%d ", mountID)
-	for k := range c.fss {
+	for k, f := range c.fss {
 		if strings.HasPrefix(k, prefix) {
+			closeFS(f)
 			delete(c.fss, k)
 		}
+	}
+}
+
+// close drops and closes every cached FS (the master stops).
+func (c *ufsCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, f := range c.fss {
+		closeFS(f)
+		delete(c.fss, k)
+	}
+}
+
+// closeFS closes an FS that holds resources (an io.Closer).
+func closeFS(f ufs.FS) {
+	if c, ok := f.(io.Closer); ok {
+		c.Close()
 	}
 }
 
