@@ -27,6 +27,24 @@ func eachPath(s *shell, args []string, op func(ctx context.Context, p string) er
 	}
 }
 
+// treeSpec is a subcommand that applies op to each PATH, to whole trees with -R.
+func treeSpec(name, usage, recursiveUsage string, op func(*client.Client, context.Context, string, bool) (client.FileInfo, error)) fsSpec {
+	return fsSpec{
+		name:      name,
+		usage:     usage,
+		argsUsage: "[-R] PATH...",
+		flags:     []cli.Flag{recursiveFlag(recursiveUsage)},
+		minArgs:   1, maxArgs: -1,
+		run: func(s *shell, args []string) error {
+			eachPath(s, args, func(ctx context.Context, p string) error {
+				_, err := op(s.cl, ctx, p, s.c.Bool("recursive"))
+				return err
+			})
+			return nil
+		},
+	}
+}
+
 func fsMetaSpecs() []fsSpec {
 	return []fsSpec{
 		{
@@ -45,34 +63,8 @@ func fsMetaSpecs() []fsSpec {
 			minArgs:   2, maxArgs: -1,
 			run: runChown,
 		},
-		{
-			name:      "pin",
-			usage:     "keep the blocks of files from eviction",
-			argsUsage: "[-R] PATH...",
-			flags:     []cli.Flag{recursiveFlag("pin whole trees")},
-			minArgs:   1, maxArgs: -1,
-			run: func(s *shell, args []string) error {
-				eachPath(s, args, func(ctx context.Context, p string) error {
-					_, err := s.cl.Pin(ctx, p, s.c.Bool("recursive"))
-					return err
-				})
-				return nil
-			},
-		},
-		{
-			name:      "unpin",
-			usage:     "let the blocks of files be evicted again",
-			argsUsage: "[-R] PATH...",
-			flags:     []cli.Flag{recursiveFlag("unpin whole trees")},
-			minArgs:   1, maxArgs: -1,
-			run: func(s *shell, args []string) error {
-				eachPath(s, args, func(ctx context.Context, p string) error {
-					_, err := s.cl.Unpin(ctx, p, s.c.Bool("recursive"))
-					return err
-				})
-				return nil
-			},
-		},
+		treeSpec("pin", "keep the blocks of files from eviction", "pin whole trees", (*client.Client).Pin),
+		treeSpec("unpin", "let the blocks of files be evicted again", "unpin whole trees", (*client.Client).Unpin),
 		{
 			name:      "setTtl",
 			usage:     "set the time to live of a path",
@@ -87,20 +79,7 @@ func fsMetaSpecs() []fsSpec {
 			minArgs: 2, maxArgs: 2,
 			run: runSetTTL,
 		},
-		{
-			name:      "unsetTtl",
-			usage:     "remove the time to live of paths",
-			argsUsage: "PATH...",
-			flags:     []cli.Flag{recursiveFlag("remove the TTL in whole trees")},
-			minArgs:   1, maxArgs: -1,
-			run: func(s *shell, args []string) error {
-				eachPath(s, args, func(ctx context.Context, p string) error {
-					_, err := s.cl.UnsetTTL(ctx, p, s.c.Bool("recursive"))
-					return err
-				})
-				return nil
-			},
-		},
+		treeSpec("unsetTtl", "remove the time to live of paths", "remove the TTL in whole trees", (*client.Client).UnsetTTL),
 		{
 			name:        "persist",
 			usage:       "write files to the UFS and wait until they are durable",
