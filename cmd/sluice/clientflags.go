@@ -37,6 +37,7 @@ func clientFlags() []cli.Flag {
 // then SLUICE_MASTER; then the default. Empty elements are dropped.
 func masterAddresses(c *cli.Context) []string {
 	env, hasEnv := os.LookupEnv(envName(masterFlagName))
+	hasEnv = hasEnv && strings.TrimSpace(env) != ""
 	v, found := client.DefaultMasterAddress, false
 	for _, l := range c.Lineage() {
 		if l.Command == nil || !hasFlag(l.Command, masterFlagName) || !l.IsSet(masterFlagName) {
@@ -44,7 +45,7 @@ func masterAddresses(c *cli.Context) []string {
 		}
 		// A value equal to the environment's may come from it; keep looking for one that
 		// was given explicitly.
-		if s := l.String(masterFlagName); !hasEnv || s != env {
+		if s := l.String(masterFlagName); strings.TrimSpace(s) != "" && (!hasEnv || s != env) {
 			v, found = s, true
 			break
 		}

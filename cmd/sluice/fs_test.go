@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -273,4 +274,47 @@ func TestFS_MasterFlag(t *testing.T) {
 		{name: "bad address", args: []string{"fs", "ls", "--master", "nonsense", "/"}, code: 1, errHas: []string{"ls: ", "nonsense"}},
 		{name: "empty", args: []string{"fs", "ls", "--master", ",", "/"}, code: 1, errHas: []string{"no master address"}},
 	})
+	// sluice.yaml names the master when neither flag nor environment does, per command or
+	// for all; the environment wins over it.
+	for _, yaml := range []string{"master: " + c.Address(), "fs:\n  ls:\n    master: " + c.Address()} {
+		if err := os.WriteFile(os.Getenv("SLUICE_CONFIG"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("SLUICE_MASTER", "")
+		os.Unsetenv("SLUICE_MASTER") // t.Setenv restores it at the end.
+		if out := mustRun(t, "", "fs", "ls", "/"); !strings.Contains(out, " /x\n") {
+			t.Errorf("with %q in sluice.yaml: ls / = %q", yaml, out)
+		}
+		t.Setenv("SLUICE_MASTER", "nonsense")
+		if r := runApp(t, "", "fs", "ls", "/"); r.code != 1 || !strings.Contains(r.err, "nonsense") {
+			t.Errorf("SLUICE_MASTER does not win over %q in sluice.yaml: exit %d, %s", yaml, r.code, r.err)
+		}
+	}
+}
+
+// failingWriter fails every write, as a closed pipe does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+func TestFS_OutputFailure(t *testing.T) {
+	newCluster(t)
+	seed(t)
+	for _, args := range [][]string{
+		{"fs", "cat", "/big", "/hello"},
+		{"fs", "ls", "/", "/dir"},
+		{"fs", "get", "/dir", "/hello", "-"},
+		{"fs", "du", "/", "/dir"},
+	} {
+		app := newApp()
+		var errOut bytes.Buffer
+		app.Writer, app.ErrWriter = failingWriter{}, &errOut
+		err := app.RunContext(t.Context(), append([]string{"sluice"}, args...))
+		if err == nil || exitStatus(&errOut, err) != 1 {
+			t.Errorf("%v to a broken pipe: error %v, want exit 1", args, err)
+		}
+		if got := errOut.String(); strings.Count(got, "write output: broken pipe") != 1 {
+			t.Errorf("%v to a broken pipe: stderr %q, want one report", args, got)
+		}
+	}
 }
