@@ -97,13 +97,16 @@ func ParseReadType(s string) (ReadType, error) {
 	return ReadType(v), nil
 }
 
-// Config configures a Client. Start from DefaultConfig and change what you need.
+// Config configures a Client. Start from DefaultConfig and change what you need; New
+// fills zero fields with their defaults, except the booleans and RPCTimeout, whose zero
+// values mean something (off, no timeout).
 type Config struct {
 	// Masters are the gRPC addresses (host:port) of the masters; the client finds the leader
 	// among them and follows NOT_LEADER answers. Empty means DefaultMasterAddress.
 	Masters []string
 	// ShortCircuit lets the client read and write blocks of executors on its own host
-	// directly through their files (default true).
+	// directly through their files. DefaultConfig turns it on; a Config built from
+	// scratch has it off.
 	ShortCircuit bool
 	// ChunkSize is the size of the chunks streamed to and from executors (default 1 MiB).
 	ChunkSize int

@@ -49,6 +49,15 @@
 // blocks of INCOMPLETE files, so caching is the executors' business (CacheBlock, Load).
 // Opening a LOST file waits up to Config.RecomputeWait for the master to recompute it.
 //
+// Short-circuit locks are held per reader (at most a few blocks at a time) until Close.
+// An executor releases the locks of a client that has not called it for its session
+// timeout (10 minutes by default); block files are immutable, so a reader that keeps its
+// file open still reads correct bytes even if the block is evicted meanwhile.
+//
+// Remote chunks are decoded by a codec that leaves their bytes in gRPC's receive buffers
+// (chunkCodec), so a streamed byte is copied once, into the caller's buffer, or not at all
+// by WriteTo.
+//
 // # Short-circuit
 //
 // An executor is on this host when its reported host name equals Config.Hostname
@@ -63,6 +72,11 @@
 // interface (read, write, writeUFS), which owns the chunk size; the gRPC BlockService
 // streams are the default implementation, and a faster data plane can replace them without
 // touching readers and writers.
+//
+// # io/fs
+//
+// FS returns a read-only io/fs view (fs.StatFS, fs.ReadDirFS, fs.ReadFileFS) of the
+// namespace, checked with testing/fstest; WriteFile and ReadFile are one-call helpers.
 //
 // # Errors
 //
