@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -37,10 +38,13 @@ type opsModel struct {
 	events  *eventLog
 }
 
-func newOpsModel(t *testing.T) *opsModel {
+func newOpsModel(t *testing.T, allocator, evictor string) *opsModel {
 	m := &opsModel{t: t, held: map[blocks.ID][]*blocks.BlockReader{}, readers: map[blocks.ID]int{},
 		pinned: map[blocks.ID]bool{}, has: map[blocks.ID]bool{}, events: &eventLog{}}
-	m.cfg = blockstest.Config(t, 10*unit, 8*unit)
+	m.cfg = blockstest.Config(t, 6*unit, 8*unit)
+	// Two MEM directories, so that the allocator has a choice.
+	m.cfg.Tiers[0].Dirs = append(m.cfg.Tiers[0].Dirs, blocks.DirConfig{Path: filepath.Join(blockstest.MemDir(t), "mem2"), Quota: 5 * unit})
+	m.cfg.Allocator, m.cfg.Evictor = allocator, evictor
 	m.cfg.OnEvent = m.events.add
 	m.cfg.Logger = slog.New(slog.DiscardHandler) // quiet: thousands of operations
 	m.open()
@@ -171,11 +175,16 @@ func (m *opsModel) step(op, arg byte) {
 }
 
 func TestStore_PropertyRandomOps(t *testing.T) {
-	for seed := range uint64(3) {
-		t.Run("", func(t *testing.T) {
-			m := newOpsModel(t)
+	policies := []struct{ allocator, evictor string }{
+		{blocks.AllocatorMaxFree, blocks.EvictorLRU},
+		{blocks.AllocatorRoundRobin, blocks.EvictorLRFU},
+		{blocks.AllocatorGreedy, blocks.EvictorLRU},
+	}
+	for i, p := range policies {
+		t.Run(p.allocator+"+"+p.evictor, func(t *testing.T) {
+			m := newOpsModel(t, p.allocator, p.evictor)
 			defer m.close()
-			r := rand.New(rand.NewPCG(seed, 1))
+			r := rand.New(rand.NewPCG(uint64(i), 1))
 			for range 300 {
 				m.step(byte(r.UintN(256)), byte(r.UintN(256)))
 			}
@@ -190,7 +199,8 @@ func FuzzStoreOps(f *testing.F) {
 		if len(ops) > 400 {
 			ops = ops[:400]
 		}
-		m := newOpsModel(t)
+		policy := []string{blocks.EvictorLRU, blocks.EvictorLRFU}
+		m := newOpsModel(t, blocks.AllocatorRoundRobin, policy[len(ops)%2])
 		defer m.close()
 		for i := 0; i+1 < len(ops); i += 2 {
 			m.step(ops[i], ops[i+1])

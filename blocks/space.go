@@ -186,8 +186,9 @@ func (s *Store) evictBlocks(ctx context.Context, victims []*block) {
 			continue
 		}
 		if ctx.Err() == nil && s.demote(ctx, b) {
+			to := b.dir // read before unlocking: a Move may change it after
 			s.writeUnlock(b)
-			s.emit(Event{Kind: EventDemoted, Block: b.id, From: from.tier.alias, To: b.dir.tier.alias})
+			s.emit(Event{Kind: EventDemoted, Block: b.id, From: from.tier.alias, To: to.tier.alias})
 			continue
 		}
 		if b.corrupt.Load() {

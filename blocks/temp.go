@@ -88,19 +88,19 @@ func (s *Store) CreateTemp(ctx context.Context, id ID, sizeHint int64, opts Crea
 
 	d, err := s.allocate(ctx, tiers, sizeHint)
 	if err == nil {
-		t.dir, t.reserved = d, sizeHint
 		t.path = filepath.Join(d.tmp, id.String()+".blk")
 		t.f, err = os.OpenFile(t.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			s.release(d, sizeHint)
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
-		s.mu.Lock()
 		delete(s.temps, id)
-		s.mu.Unlock()
 		return nil, fmt.Errorf("create block %v: %w", id, err)
 	}
+	t.dir, t.reserved = d, sizeHint
 	return t, nil
 }
 
