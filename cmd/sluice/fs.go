@@ -209,6 +209,9 @@ func fsLeaf(spec fsSpec) *cli.Command {
 		OnUsageError:           onUsageError,
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
+			if f := misplacedFlag(c.Command, args); f != "" {
+				return usageExit(c, spec.name, fmt.Sprintf("flag %s after the arguments: flags go first", f))
+			}
 			if len(args) < spec.minArgs || (spec.maxArgs >= 0 && len(args) > spec.maxArgs) {
 				return usageExit(c, spec.name, wrongArgs(spec, len(args)))
 			}
@@ -233,6 +236,21 @@ func fsLeaf(spec fsSpec) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// misplacedFlag returns the first argument that names one of cmd's flags (urfave stops
+// parsing flags at the first argument, so `ls / -R` would take -R for a path), or "".
+func misplacedFlag(cmd *cli.Command, args []string) string {
+	for _, a := range args {
+		if len(a) < 2 || a[0] != '-' {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "help" || hasFlag(cmd, name) {
+			return a
+		}
+	}
+	return ""
 }
 
 func wrongArgs(spec fsSpec, n int) string {

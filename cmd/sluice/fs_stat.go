@@ -52,6 +52,7 @@ func runStat(s *shell, args []string) error {
 			return usagef("%v", err)
 		}
 	}
+	printed := false
 	for _, a := range args {
 		fi, err := s.cl.Stat(s.ctx, absPath(a))
 		if err != nil {
@@ -63,7 +64,12 @@ func runStat(s *shell, args []string) error {
 			s.printf("%s\n", out)
 			continue
 		}
+		// A blank line separates the paths.
+		if printed {
+			s.printf("\n")
+		}
 		s.printf("%s", statText(fi))
+		printed = true
 	}
 	return nil
 }

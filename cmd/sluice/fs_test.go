@@ -175,6 +175,9 @@ func TestFS_Ls(t *testing.T) {
 			errOut: str("ls: /nope: No such file or directory\n")},
 		{name: "missing then present", args: []string{"fs", "ls", "/nope", "/hello"}, code: 1,
 			outHas: []string{" /hello\n"}, errOut: str("ls: /nope: No such file or directory\n")},
+		{name: "flag after path", args: []string{"fs", "ls", "/", "-R"}, code: 2, errHas: []string{"ls: flag -R after the arguments"}},
+		{name: "help after path", args: []string{"fs", "ls", "/", "--help"}, code: 2},
+		{name: "dash path", args: []string{"fs", "ls", "--", "-x"}, code: 1, errOut: str("ls: -x: No such file or directory\n")},
 		{name: "bad flag", args: []string{"fs", "ls", "-Z", "/"}, code: 2, errHas: []string{"ls: flag provided but not defined", "Usage: sluice fs ls"}},
 	})
 }
@@ -190,6 +193,7 @@ func TestFS_StatLocation(t *testing.T) {
 			"Pinned:         false\n", "TTL:            none\n", "In memory:      100%\n", "Content CRC32C:",
 		}},
 		{name: "directory", args: []string{"fs", "stat", "/dir"}, outHas: []string{"Type:           directory\n"}},
+		{name: "several", args: []string{"fs", "stat", "/dir", "/hello"}, outHas: []string{"Content CRC32C: -\n\nPath:           /hello\n"}},
 		{name: "format", args: []string{"fs", "stat", "-f", `%n %b %F %a %A %p %o %N`, "/hello"},
 			out: str("hello 12 regular file 644 -rw-r--r-- NOT_PERSISTED 1048576 /hello\n")},
 		{name: "format escapes", args: []string{"fs", "stat", "-f", `%F\t%%\n`, "/dir", "/hello"},

@@ -26,7 +26,7 @@ func reportCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "include-lost", Usage: "list LOST executors too"},
 			&cli.IntFlag{Name: "max-lost-files", Usage: "list at most `N` lost files (0: the master's default, 1000)"},
-			&cli.BoolFlag{Name: "bytes", Usage: "print sizes in bytes instead of KiB, MiB …"},
+			&cli.BoolFlag{Name: "raw", Usage: "print sizes in bytes instead of KiB, MiB …"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON (the GetReportResponse message)"},
 		}, clientFlags()...),
 		OnUsageError:    onUsageError,
@@ -59,7 +59,7 @@ func reportCommand() *cli.Command {
 				return err
 			}
 			host, _ := os.Hostname()
-			_, err = io.WriteString(c.App.Writer, reportText(resp, host, !c.Bool("bytes")))
+			_, err = io.WriteString(c.App.Writer, reportText(resp, host, !c.Bool("raw")))
 			return err
 		},
 	}

@@ -28,7 +28,7 @@ func TestReport(t *testing.T) {
 			"Files:           3 (2 not persisted, 0 to be persisted, 1 persisted, 0 lost)\n",
 			"Directories:     2\n", "Cached blocks:   3\n", "Lost files: 0\n",
 		}, match: `(?m)^\s+MEM\s+3\.0GiB\s+21B\s+0\.0%\s+3$`},
-		{name: "bytes", args: []string{"report", "--bytes"}, outHas: []string{"Capacity:        3221225472\n"}},
+		{name: "raw", args: []string{"report", "--raw"}, outHas: []string{"Capacity:        3221225472\n"}},
 	})
 	// The executor on this host shows its process ID, the other one does not.
 	r := runApp(t, "", "report")
