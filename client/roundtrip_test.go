@@ -134,6 +134,22 @@ func checkRead(t *testing.T, cl *Client, path string, data []byte) {
 			t.Fatalf("WriteTo after Seek(%d) = %d, %v; want %d matching bytes", off, m, err, n-off)
 		}
 	}
+	// Read after Seek, across a block boundary when the file has one.
+	for _, off := range []int64{n / 3, max(0, testBlockSize-10), 0} {
+		if off >= n {
+			continue
+		}
+		if _, err := r.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, min(100, n-off))
+		if _, err := io.ReadFull(r, buf); err != nil || !bytes.Equal(buf, data[off:off+int64(len(buf))]) {
+			t.Fatalf("Read after Seek(%d): %v", off, err)
+		}
+		if cur, _ := r.Seek(0, io.SeekCurrent); cur != off+int64(len(buf)) {
+			t.Fatalf("offset after reading %d bytes at %d = %d", len(buf), off, cur)
+		}
+	}
 	if pos, err := r.Seek(-1, io.SeekEnd); n > 0 && (err != nil || pos != n-1) {
 		t.Fatalf("Seek(-1, end) = %d, %v", pos, err)
 	}

@@ -363,7 +363,8 @@ func (w *FileWriter) openUFS(target *sluicepb.UfsFile, opts CreateOptions, owner
 }
 
 // openBlock starts the next block on the first executor that accepts it: this host's
-// first (short-circuit when allowed), then the others, most free space first.
+// first (short-circuit when allowed), then the others in an order rotating with the block
+// index.
 func (w *FileWriter) openBlock() error {
 	idx := uint32(len(w.blocks))
 	id, err := sluicepb.MakeBlockID(w.info.FileID, idx)
