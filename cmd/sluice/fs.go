@@ -115,6 +115,7 @@ var reasons = []struct {
 	{client.ErrNoSpace, "No space left in the cluster"},
 	{context.Canceled, "Interrupted"},
 	{context.DeadlineExceeded, "Timed out"},
+	{client.ErrTimeout, "Timed out"},
 }
 
 // reason renders err for "<cmd>: <path>: <reason>": a fixed message for well-known

@@ -87,6 +87,7 @@ func fsMetaSpecs() []fsSpec {
 			description: "Persists each file PATH, or the files of a directory PATH (its whole tree), and waits until\nthey are PERSISTED unless --async.",
 			flags: []cli.Flag{
 				&cli.BoolFlag{Name: "async", Usage: "return once the persists are scheduled"},
+				&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after `DURATION` (the persists go on; 0: wait as long as it takes)"},
 			},
 			minArgs: 1, maxArgs: -1,
 			run: runPersist,
@@ -185,8 +186,16 @@ func runSetTTL(s *shell, args []string) error {
 
 func runPersist(s *shell, args []string) error {
 	opts := client.PersistOptions{Recursive: true, Wait: !s.c.Bool("async")}
+	ctx := s.ctx
+	if d := s.c.Duration("timeout"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	} else if d < 0 {
+		return usagef("--timeout %v: must not be negative", d)
+	}
 	for _, a := range args {
-		resp, err := s.cl.Persist(s.ctx, absPath(a), opts)
+		resp, err := s.cl.Persist(ctx, absPath(a), opts)
 		if err != nil {
 			s.fail(a, err)
 			continue

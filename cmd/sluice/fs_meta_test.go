@@ -80,6 +80,8 @@ func TestFS_PersistFreeLoad(t *testing.T) {
 		{name: "persist again", args: []string{"fs", "persist", "/hello"}, out: str("/hello: 1 file(s) already persisted\n")},
 		{name: "persist directory async", args: []string{"fs", "persist", "--async", "/dir"},
 			out: str("scheduled /dir/a\nscheduled /dir/sub/b\n")},
+		{name: "persist with timeout", args: []string{"fs", "persist", "--timeout", "1m", "/dir/a"}, out: str("/dir/a: 1 file(s) already persisted\n")},
+		{name: "persist negative timeout", args: []string{"fs", "persist", "--timeout", "-1s", "/dir/a"}, code: 2},
 		{name: "persist missing", args: []string{"fs", "persist", "/nope"}, code: 1, errOut: str("persist: /nope: No such file or directory\n")},
 		{name: "free", args: []string{"fs", "free", "/hello"}, out: str("/hello: freed 1 file(s), 1 block(s)\n")},
 		{name: "freed", args: []string{"fs", "stat", "-f", "%p %m", "/hello"}, out: str("PERSISTED 0\n")},

@@ -249,7 +249,7 @@ func TestFS_HelpAndUsage(t *testing.T) {
 	newCluster(t)
 	for _, sub := range fsCommand().Subcommands {
 		t.Run(sub.Name, func(t *testing.T) {
-			if sub.Usage == "" || sub.ArgsUsage == "" && sub.Name != "ls" && sub.Name != "mount" {
+			if sub.Usage == "" || sub.ArgsUsage == "" {
 				t.Errorf("fs %s: Usage %q, ArgsUsage %q: both must say something", sub.Name, sub.Usage, sub.ArgsUsage)
 			}
 			r := runApp(t, "", "fs", sub.Name, "--help")
