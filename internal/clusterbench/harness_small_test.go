@@ -1,0 +1,127 @@
+package clusterbench
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sluicedata/sluice/client"
+)
+
+// The benchmarks' measuring code, run at small sizes: every round must move the right
+// bytes the right way, and the cluster and its tmpfs directory must go away with the test.
+
+// smallBlock and smallSize make the small files span several blocks, the last one short.
+const (
+	smallBlock = 1 << 20
+	smallSize  = 3*smallBlock + 12345
+)
+
+func TestHarness_Reads(t *testing.T) {
+	var memDir string
+	t.Run("cluster", func(t *testing.T) {
+		r := newReadEnv(t, smallSize, smallBlock)
+		memDir = r.memDir
+		ctx := t.Context()
+		dst := make([]byte, smallSize)
+		tcp := newTCPStream(t, r.data)
+		buf := make([]byte, 64<<10)
+		for round, refFirst := range []bool{false, true} {
+			sc0, remote0 := r.sc.Stats(), r.remote.Stats()
+			s, m, err := r.shortCircuitRound(ctx, dst, refFirst, true)
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if s <= 0 || m <= 0 {
+				t.Errorf("round %d: short-circuit round took %v and %v", round, s, m)
+			}
+			if got := r.sc.Stats().BytesReadShortCircuit - sc0.BytesReadShortCircuit; got != smallSize {
+				t.Errorf("round %d: short-circuit client read %d bytes by short-circuit, want %d", round, got, smallSize)
+			}
+			if s, tt, err := r.remoteRound(ctx, tcp, buf, refFirst); err != nil || s <= 0 || tt <= 0 {
+				t.Fatalf("round %d: remote round = %v, %v, %v", round, s, tt, err)
+			}
+			st := r.remote.Stats()
+			if got := st.BytesReadRemote - remote0.BytesReadRemote; got != smallSize {
+				t.Errorf("round %d: gRPC-only client streamed %d bytes, want %d", round, got, smallSize)
+			}
+			if st.BytesReadShortCircuit != 0 {
+				t.Errorf("round %d: gRPC-only client read %d bytes by short-circuit", round, st.BytesReadShortCircuit)
+			}
+		}
+		if st, err := os.Stat(memDir); err != nil || !st.IsDir() {
+			t.Fatalf("MEM directory %s while the cluster runs: %v", memDir, err)
+		}
+	})
+	if _, err := os.Stat(memDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("MEM directory %s after the test: %v, want it removed", memDir, err)
+	}
+}
+
+func TestHarness_Writes(t *testing.T) {
+	e := newEnv(t, envConfig{memSize: 4 * smallSize, blockSize: smallBlock})
+	data := payload(smallSize, 3)
+	times := writeTimes{close: map[client.WriteType]time.Duration{}}
+	before := e.sc.Stats()
+	const rounds = 2
+	for round := range rounds {
+		if err := e.writeRound(t.Context(), data, round, &times); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	for _, wt := range writeTypes {
+		if times.close[wt] <= 0 {
+			t.Errorf("%v: no time measured", wt)
+		}
+	}
+	if times.asyncDurable < times.close[client.WriteAsyncThrough] {
+		t.Errorf("ASYNC_THROUGH durable after %v, before its close (%v)", times.asyncDurable, times.close[client.WriteAsyncThrough])
+	}
+	after := e.sc.Stats()
+	if got, want := after.BytesWrittenShortCircuit-before.BytesWrittenShortCircuit, int64(3*rounds*smallSize); got != want {
+		t.Errorf("short-circuit bytes written = %d, want %d", got, want)
+	}
+	if got, want := after.BytesWrittenUFS-before.BytesWrittenUFS, int64(rounds*smallSize); got != want {
+		t.Errorf("THROUGH bytes written = %d, want %d", got, want)
+	}
+	// Every row deleted its file, from the UFS too.
+	if got, err := e.sc.List(t.Context(), "/bench", client.ListOptions{LoadMetadata: client.LoadMetadataNever}); err != nil || len(got) != 0 {
+		t.Errorf("List(/bench) after the rounds = %d entries, %v; want none", len(got), err)
+	}
+	if ents, err := os.ReadDir(e.c.UFSDir() + "/bench"); err != nil || len(ents) != 0 {
+		t.Errorf("UFS /bench after the rounds: %d entries, %v; want none", len(ents), err)
+	}
+}
+
+func TestHarness_Metadata(t *testing.T) {
+	m := newMetaEnv(t, 2)
+	if len(m.clients) != metaClients || len(m.stub) != metaClients {
+		t.Fatalf("%d master clients and %d stub clients, want %d each", len(m.clients), len(m.stub), metaClients)
+	}
+	const perClient = 3
+	for round, stubFirst := range []bool{false, true} {
+		if mt, st, err := m.metaRound(t.Context(), perClient, createOp(round), stubFirst); err != nil || mt <= 0 || st <= 0 {
+			t.Fatalf("create round %d = %v, %v, %v", round, mt, st, err)
+		}
+		if mt, st, err := m.metaRound(t.Context(), perClient, m.statOp(round), stubFirst); err != nil || mt <= 0 || st <= 0 {
+			t.Fatalf("stat round %d = %v, %v, %v", round, mt, st, err)
+		}
+	}
+	// The master holds every created file (the stub created none).
+	for i := range metaClients {
+		got, err := m.clients[i].List(t.Context(), clientDir(i), client.ListOptions{LoadMetadata: client.LoadMetadataNever})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 2 + 2*perClient; len(got) != want {
+			t.Errorf("client %d's directory has %d files, want %d", i, len(got), want)
+		}
+		for _, fi := range got {
+			if !fi.Complete || fi.Length != 0 {
+				t.Errorf("%s: complete=%v length=%d, want a complete empty file", fi.Path, fi.Complete, fi.Length)
+			}
+		}
+	}
+}

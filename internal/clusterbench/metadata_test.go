@@ -1,0 +1,250 @@
+package clusterbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/client"
+)
+
+const (
+	// metaClients is the number of concurrent clients of BenchmarkMetadata (DESIGN: 16).
+	metaClients = 16
+	// createsPerClient and statsPerClient are each client's operations per iteration.
+	createsPerClient = 128
+	statsPerClient   = 1024
+	// benchStatFiles is how many files each client stats in turn.
+	benchStatFiles = 64
+	// createTarget and statTarget are the bench issue's targets on 2 cores, in ops/s.
+	createTarget = 5000
+	statTarget   = 30000
+)
+
+// metaEnv is a cluster with metaClients separate clients of its master, and a stub
+// FileSystemMaster with as many clients of its own.
+type metaEnv struct {
+	*env
+	clients []*client.Client
+	stub    []*client.Client
+	// statFiles is how many files each client stats in turn.
+	statFiles int
+}
+
+// newMetaEnv starts the cluster, creates a directory per client holding statFiles empty
+// files, captures the master's real answers for the stub, and starts the stub.
+func newMetaEnv(tb testing.TB, statFiles int) *metaEnv {
+	tb.Helper()
+	e := newEnv(tb, envConfig{memSize: 4 * benchBlock})
+	ctx := tb.Context()
+	m := &metaEnv{env: e, statFiles: statFiles}
+	for i := range metaClients {
+		cl := e.c.Client(tb)
+		m.clients = append(m.clients, cl)
+		for j := range statFiles {
+			if _, err := writeFile(ctx, cl, statPath(i, j), client.WriteMustCache, nil); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	stubAddr := startStub(tb, captureAnswers(tb, e.c.MasterAddrs()[0]))
+	for range metaClients {
+		m.stub = append(m.stub, e.c.Client(tb, func(cc *client.Config) { cc.Masters = []string{stubAddr} }))
+	}
+	return m
+}
+
+// clientDir is client i's directory.
+func clientDir(i int) string { return fmt.Sprintf("/bench/meta/c%02d", i) }
+
+// statPath is the j-th file of client i's directory.
+func statPath(i, j int) string { return fmt.Sprintf("%s/s%03d", clientDir(i), j) }
+
+// runOps runs op perClient times on every client at once, one goroutine per client, and
+// returns the wall time from the start of the first to the end of the last.
+func runOps(ctx context.Context, clients []*client.Client, perClient int, op func(ctx context.Context, cl *client.Client, i, j int) error) (time.Duration, error) {
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, cl := range clients {
+		wg.Go(func() {
+			for j := range perClient {
+				if err := op(ctx, cl, i, j); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start), errors.Join(errs...)
+}
+
+// createOp creates and completes an empty MUST_CACHE file named by the round.
+func createOp(round int) func(ctx context.Context, cl *client.Client, i, j int) error {
+	return func(ctx context.Context, cl *client.Client, i, j int) error {
+		_, err := writeFile(ctx, cl, fmt.Sprintf("%s/r%d-%04d", clientDir(i), round, j), client.WriteMustCache, nil)
+		return err
+	}
+}
+
+// statOp stats one of the client's files, in turn.
+func (m *metaEnv) statOp(int) func(ctx context.Context, cl *client.Client, i, j int) error {
+	return func(ctx context.Context, cl *client.Client, i, j int) error {
+		_, err := cl.Stat(ctx, statPath(i, j%m.statFiles))
+		return err
+	}
+}
+
+// metaRound runs perClient operations on every master client and on every stub client,
+// the stub first when stubFirst, and returns both wall times.
+func (m *metaEnv) metaRound(ctx context.Context, perClient int, op func(ctx context.Context, cl *client.Client, i, j int) error, stubFirst bool) (master, stub time.Duration, err error) {
+	runStub := func() error {
+		stub, err = runOps(ctx, m.stub, perClient, op)
+		return err
+	}
+	if stubFirst {
+		if err := runStub(); err != nil {
+			return 0, 0, fmt.Errorf("stub: %w", err)
+		}
+	}
+	if master, err = runOps(ctx, m.clients, perClient, op); err != nil {
+		return 0, 0, err
+	}
+	if !stubFirst {
+		if err := runStub(); err != nil {
+			return 0, 0, fmt.Errorf("stub: %w", err)
+		}
+	}
+	return master, stub, nil
+}
+
+// BenchmarkMetadata measures the master's metadata throughput with 16 separate
+// client.Client instances (each its own gRPC connection, one goroutine each) on one
+// master over a single-node Raft journal on disk:
+//   - create: create+complete of empty MUST_CACHE files (two journaled RPCs each),
+//     16×128 per iteration, in one directory per client;
+//   - getStatus: Stat of existing files, 16×1024 per iteration.
+//
+// Beside each, the same calls through 16 more clients go to a stub FileSystemMaster that
+// returns the real master's canned answers at once: the ceiling of the client and gRPC on
+// this machine. Metrics: ops/s of both, master/stub, and the ratio to the target
+// (5,000 creates/s, 30,000 getStatus/s).
+func BenchmarkMetadata(b *testing.B) {
+	skipShort(b)
+	m := newMetaEnv(b, benchStatFiles)
+	b.Run("create", func(b *testing.B) {
+		m.benchOps(b, createsPerClient, createTarget, "creates", createOp)
+	})
+	b.Run("getStatus", func(b *testing.B) {
+		m.benchOps(b, statsPerClient, statTarget, "getStatus", m.statOp)
+	})
+}
+
+// benchOps runs metaRound once per iteration and reports name/s, stub-name/s,
+// master/stub and name/target.
+func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name string, op func(round int) func(context.Context, *client.Client, int, int) error) {
+	var master, stub time.Duration
+	rounds := 0
+	for b.Loop() {
+		mt, st, err := m.metaRound(b.Context(), perClient, op(rounds), rounds%2 == 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		master += mt
+		stub += st
+		rounds++
+	}
+	ops := float64(rounds * perClient * metaClients)
+	b.ReportMetric(ops/master.Seconds(), name+"/s")
+	b.ReportMetric(ops/stub.Seconds(), "stub-"+name+"/s")
+	b.ReportMetric(stub.Seconds()/master.Seconds(), "master/stub")
+	b.ReportMetric(ops/master.Seconds()/target, name+"/target")
+}
+
+// answers are real answers of the master, replayed by the stub.
+type answers struct {
+	create   *sluicepb.CreateFileResponse
+	complete *sluicepb.CompleteFileResponse
+	status   *sluicepb.GetStatusResponse
+}
+
+// captureAnswers creates, completes and stats a file on the master at addr with raw
+// gRPC calls and keeps the answers.
+func captureAnswers(tb testing.TB, addr string) answers {
+	tb.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cc.Close()
+	ctx := tb.Context()
+	fs := sluicepb.NewFileSystemMasterClient(cc)
+	const path = "/bench/meta/stub-sample"
+	var a answers
+	if a.create, err = fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: path, WriteType: sluicepb.WriteType_WRITE_TYPE_MUST_CACHE, Recursive: true}); err != nil {
+		tb.Fatalf("capture CreateFile: %v", err)
+	}
+	if a.complete, err = fs.CompleteFile(ctx, &sluicepb.CompleteFileRequest{Path: path, FileId: a.create.GetFile().GetFileId()}); err != nil {
+		tb.Fatalf("capture CompleteFile: %v", err)
+	}
+	if a.status, err = fs.GetStatus(ctx, &sluicepb.GetStatusRequest{Path: path}); err != nil {
+		tb.Fatalf("capture GetStatus: %v", err)
+	}
+	return a
+}
+
+// stubMaster answers GetMasterInfo as the leader and the file calls with canned answers;
+// every other call is unimplemented.
+type stubMaster struct {
+	sluicepb.UnimplementedFileSystemMasterServer
+	sluicepb.UnimplementedMetaMasterServer
+	addr string
+	a    answers
+}
+
+func (s *stubMaster) GetMasterInfo(context.Context, *sluicepb.GetMasterInfoRequest) (*sluicepb.GetMasterInfoResponse, error) {
+	return &sluicepb.GetMasterInfoResponse{LeaderAddress: s.addr, RpcAddress: s.addr, IsLeader: true}, nil
+}
+
+func (s *stubMaster) CreateFile(context.Context, *sluicepb.CreateFileRequest) (*sluicepb.CreateFileResponse, error) {
+	return s.a.create, nil
+}
+
+func (s *stubMaster) CompleteFile(context.Context, *sluicepb.CompleteFileRequest) (*sluicepb.CompleteFileResponse, error) {
+	return s.a.complete, nil
+}
+
+func (s *stubMaster) GetStatus(context.Context, *sluicepb.GetStatusRequest) (*sluicepb.GetStatusResponse, error) {
+	return s.a.status, nil
+}
+
+// startStub serves a stubMaster on a loopback port until tb ends and returns its address.
+func startStub(tb testing.TB, a answers) string {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &stubMaster{addr: lis.Addr().String(), a: a}
+	srv := grpc.NewServer()
+	sluicepb.RegisterFileSystemMasterServer(srv, s)
+	sluicepb.RegisterMetaMasterServer(srv, s)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lis) }()
+	tb.Cleanup(func() {
+		srv.Stop()
+		if err := <-done; err != nil {
+			tb.Errorf("stub master: %v", err)
+		}
+	})
+	return s.addr
+}
