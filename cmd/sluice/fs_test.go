@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicedata/sluice/client"
 	"github.com/sluicedata/sluice/client/clienttest"
 )
 
@@ -319,6 +322,33 @@ func TestFS_OutputFailure(t *testing.T) {
 		}
 		if got := errOut.String(); strings.Count(got, "write output: broken pipe") != 1 {
 			t.Errorf("%v to a broken pipe: stderr %q, want one report", args, got)
+		}
+	}
+}
+
+func TestReason(t *testing.T) {
+	_, statErr := os.Stat(filepath.Join(t.TempDir(), "nope"))
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("stat /x: %w", client.ErrNotFound), "No such file or directory"},
+		{statErr, "No such file or directory"},
+		{fmt.Errorf("create: %w", client.ErrAlreadyExists), "File exists"},
+		{client.ErrIsADirectory, "Is a directory"},
+		{client.ErrNotADirectory, "Not a directory"},
+		{client.ErrDirectoryNotEmpty, "Directory is not empty"},
+		{client.ErrPermission, "Permission denied"},
+		{client.ErrReadOnly, "Read-only mount"},
+		{client.ErrFileLost, "File is lost"},
+		{client.ErrNotPersisted, "File is not persisted"},
+		{context.Canceled, "Interrupted"},
+		{fmt.Errorf("persist: %w", client.ErrTimeout), "Timed out"},
+		{&client.Error{Message: "the server's own words"}, "the server's own words"},
+		{errors.New("something else"), "something else"},
+	} {
+		if got := reason(tc.err); got != tc.want {
+			t.Errorf("reason(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }
