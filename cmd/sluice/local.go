@@ -42,8 +42,11 @@ import (
 //   - Executor i keeps its MEM tier in /dev/shm/sluice/local-<hash of the data dir>/
 //     executor-<i>, so two locals in different folders never share blocks, and a clean
 //     stop and start finds the cached blocks again. A relaunch of a slot in the same run
-//     (after its executor was lost) passes --format: the replacement starts empty, as a
-//     new node would, and blocks that lived only on the lost executor are gone. The
+//     (after its executor ended without being asked to) passes --format: the replacement
+//     starts empty, as a new node would, and blocks that lived only on the lost executor
+//     are gone. This holds even for an executor that failed before it served (a port in
+//     use): the scheduler cannot tell, and an empty start is always consistent with the
+//     master, which dropped the lost executor's blocks. The
 //     scheduler reports the loss to the master at once (ReportExecutorLost), and the
 //     short --heartbeat-timeout (3 s) covers anything the report misses.
 //   - Ctrl-C (or SIGTERM) stops the executors first (the scheduler sends them SIGTERM,
@@ -337,7 +340,8 @@ func (lc *localCluster) executorTask(i int) scheduler.Task {
 		Name:    "executor-" + strconv.Itoa(i),
 		Kind:    scheduler.KindExecutor,
 		Command: args,
-		Dir:     o.DataDir,
+		// The executors run in this process's directory, so that they read the same
+		// sluice.yaml (and SLUICE_* variables) as this command.
 	}
 }
 

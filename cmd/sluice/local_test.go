@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,14 +19,14 @@ import (
 
 // lockedBuffer is a bytes.Buffer safe for the cluster's goroutines and the test.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	syncWriter
+	b bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+func newLockedBuffer() *lockedBuffer {
+	l := &lockedBuffer{}
+	l.w = &l.b
+	return l
 }
 
 func (l *lockedBuffer) String() string {
@@ -52,7 +51,7 @@ func startLocal(t *testing.T, dir string) *runningLocal {
 		t.Fatal(err)
 	}
 	ready := make(chan string, 1)
-	rl := &runningLocal{out: &lockedBuffer{}, done: make(chan error, 1)}
+	rl := &runningLocal{out: newLockedBuffer(), done: make(chan error, 1)}
 	opts := localOptions{
 		DataDir: dir, Executors: 2, MemSize: "512MiB", HeartbeatTimeout: 3 * time.Second,
 		LogLevel: slog.LevelInfo, Executable: exe, Out: rl.out, Stderr: t.Output(),
