@@ -128,13 +128,18 @@ func reason(err error) string {
 		}
 		return "File is lost"
 	}
+	// A failure about one block (an executor's storage) is not about the path: a fixed
+	// text like "No such file or directory" would mislead, so the server's words are kept.
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.BlockID != 0 && ce.Message != "" {
+		return fmt.Sprintf("block %d: %s", ce.BlockID, ce.Message)
+	}
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {
 			return r.text
 		}
 	}
-	var ce *client.Error
-	if errors.As(err, &ce) && ce.Message != "" {
+	if ce != nil && ce.Message != "" {
 		return ce.Message
 	}
 	return err.Error()

@@ -345,6 +345,7 @@ func TestReason(t *testing.T) {
 		{context.Canceled, "Interrupted"},
 		{fmt.Errorf("persist: %w", client.ErrTimeout), "Timed out"},
 		{&client.Error{Message: "the server's own words"}, "the server's own words"},
+		{&client.Error{Message: "open /dev/shm/x.blk: gone", BlockID: 42}, "block 42: open /dev/shm/x.blk: gone"},
 		{errors.New("something else"), "something else"},
 	} {
 		if got := reason(tc.err); got != tc.want {
