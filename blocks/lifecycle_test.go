@@ -234,3 +234,27 @@ func TestStore_RestartAfterInterruptedMove(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestTempBlock_ShortCircuitWriteAndRename(t *testing.T) {
+	s := blockstest.Open(t, blockstest.Config(t, 4*mib))
+	tb, err := s.CreateTemp(t.Context(), 1, mib, blocks.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A client that writes a file beside the path and renames it over the path.
+	data := blockstest.Data(1, 300000)
+	tmp := tb.Path() + ".part"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, tb.Path()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := tb.Commit(t.Context())
+	if err != nil || m.Size != int64(len(data)) || m.Checksum != blockstest.Checksum(data) {
+		t.Fatalf("Commit: %+v, %v", m, err)
+	}
+	if got, err := blockstest.ReadAll(s, 1); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("read back: %v", err)
+	}
+}

@@ -247,7 +247,13 @@ func (t *TempBlock) checksums() (int64, error) {
 		}
 		return t.off, nil
 	}
-	fi, err := t.f.Stat()
+	// Read the file by its path: the writer may have replaced it (write and rename).
+	f, err := os.Open(t.path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
 	}
@@ -255,7 +261,7 @@ func (t *TempBlock) checksums() (int64, error) {
 	buf := make([]byte, 16*chunkSize)
 	for off := int64(0); off < size; off += int64(len(buf)) {
 		n := int(min(int64(len(buf)), size-off))
-		if _, err := t.f.ReadAt(buf[:n], off); err != nil {
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = fmt.Errorf("file shrank while committing: %w", ErrCorrupt)
 			}
