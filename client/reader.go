@@ -87,7 +87,7 @@ type FileReader struct {
 	// bad marks sources (kind+address) that failed for this reader, and addresses of
 	// executors found unreachable.
 	bad map[sourceKey]bool
-	// local are the open short-circuit blocks by block ID.
+	// local are the open short-circuit blocks by block ID; nil once the reader is closed.
 	local map[uint64]*localBlock
 
 	// mu guards pos, seq and closed.
@@ -253,11 +253,16 @@ func (r *FileReader) Close() error {
 	r.closeSeq()
 	r.mu.Unlock()
 	r.bmu.Lock()
-	local := r.local
-	r.local = map[uint64]*localBlock{}
+	var closeNow []*localBlock
+	for id, lb := range r.local {
+		if r.evictLocked(id, lb) {
+			closeNow = append(closeNow, lb)
+		}
+	}
+	r.local = nil
 	r.bmu.Unlock()
 	var errs []error
-	for _, lb := range local {
+	for _, lb := range closeNow {
 		if err := lb.close(r.ctx); err != nil {
 			errs = append(errs, err)
 		}

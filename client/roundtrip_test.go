@@ -254,6 +254,19 @@ func TestReader_ConcurrentReadAt(t *testing.T) {
 			for err := range errs {
 				t.Error(err)
 			}
+			e := c.Executors()[0]
+			if n := e.OpenLocks(); n > maxLocalBlocks {
+				t.Errorf("%d short-circuit locks held, want at most %d", n, maxLocalBlocks)
+			}
+			if host == "" && cl.Stats().ReadFallbacks != 0 {
+				t.Errorf("%d fallbacks: evicting a block in use must not break a concurrent read", cl.Stats().ReadFallbacks)
+			}
+			if err := r.Close(); err != nil {
+				t.Errorf("Close = %v", err)
+			}
+			if n := e.OpenLocks(); n != 0 {
+				t.Errorf("%d short-circuit locks held after Close", n)
+			}
 		})
 	}
 }

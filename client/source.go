@@ -183,7 +183,9 @@ func (r *FileReader) refresh() error {
 	return nil
 }
 
-// localBlock is a block file locked for short-circuit reads.
+// localBlock is a block file locked for short-circuit reads. Readers hold a reference
+// while they read it; a block evicted from the reader's cache is closed when its last
+// reference goes, so eviction never breaks a concurrent ReadAt.
 type localBlock struct {
 	c      *Client
 	bs     sluicepb.BlockServiceClient
@@ -191,6 +193,9 @@ type localBlock struct {
 	f      *os.File
 	length int64
 	lockID uint64
+	// refs and evicted are guarded by the owning reader's bmu.
+	refs    int
+	evicted bool
 }
 
 func (lb *localBlock) close(ctx context.Context) error {
@@ -207,16 +212,38 @@ func (lb *localBlock) close(ctx context.Context) error {
 	return err
 }
 
-// localBlockFor returns the open short-circuit block id on src, locking and opening it on
-// first use. A block file this process cannot open disables short-circuit for the
-// executor and returns a localFileError.
-func (r *FileReader) localBlockFor(src source, id uint64) (*localBlock, error) {
+// evictLocked removes lb from the cache and reports whether the caller must close it now
+// (no reader holds it); r.bmu must be held.
+func (r *FileReader) evictLocked(id uint64, lb *localBlock) bool {
+	if r.local[id] == lb {
+		delete(r.local, id)
+	}
+	lb.evicted = true
+	return lb.refs == 0
+}
+
+// releaseLocal drops a reference taken by acquireLocal.
+func (r *FileReader) releaseLocal(lb *localBlock) {
 	r.bmu.Lock()
-	lb, ok := r.local[id]
+	lb.refs--
+	closeNow := lb.evicted && lb.refs == 0
 	r.bmu.Unlock()
-	if ok && lb.addr == src.addr {
+	if closeNow {
+		lb.close(r.ctx)
+	}
+}
+
+// acquireLocal returns the open short-circuit block id on src with a reference the
+// caller releases, locking and opening the block on first use. A block file this process
+// cannot open disables short-circuit for the executor and returns a localFileError.
+func (r *FileReader) acquireLocal(src source, id uint64) (*localBlock, error) {
+	r.bmu.Lock()
+	if lb, ok := r.local[id]; ok && lb.addr == src.addr {
+		lb.refs++
+		r.bmu.Unlock()
 		return lb, nil
 	}
+	r.bmu.Unlock()
 	bs, err := r.c.blockService(src.addr)
 	if err != nil {
 		return nil, err
@@ -229,30 +256,41 @@ func (r *FileReader) localBlockFor(src source, id uint64) (*localBlock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open local block %d on %s: %w", id, src.addr, decodeError(err))
 	}
-	lb = &localBlock{c: r.c, bs: bs, addr: src.addr, length: resp.GetLength(), lockID: resp.GetLockId()}
+	lb := &localBlock{c: r.c, bs: bs, addr: src.addr, length: resp.GetLength(), lockID: resp.GetLockId(), refs: 1}
 	if lb.f, err = os.Open(resp.GetPath()); err != nil {
 		lb.close(r.ctx)
 		r.c.disableShortCircuit(src.addr, err)
 		return nil, &localFileError{fmt.Errorf("open block file of %d: %w", id, err)}
 	}
+	var closeNow []*localBlock
 	r.bmu.Lock()
-	var evict []*localBlock
-	if old, ok := r.local[id]; ok {
-		evict = append(evict, old)
-		delete(r.local, id)
+	if r.local == nil {
+		// The reader was closed meanwhile: use the block once, then let it go.
+		lb.evicted = true
+		r.bmu.Unlock()
+		return lb, nil
+	}
+	if cur, ok := r.local[id]; ok && cur.addr == src.addr {
+		// A concurrent reader opened it first: keep theirs.
+		cur.refs++
+		r.bmu.Unlock()
+		lb.close(r.ctx)
+		return cur, nil
+	}
+	if old, ok := r.local[id]; ok && r.evictLocked(id, old) {
+		closeNow = append(closeNow, old)
 	}
 	for k, v := range r.local {
 		if len(r.local) < maxLocalBlocks {
 			break
 		}
-		evict = append(evict, v)
-		delete(r.local, k)
+		if r.evictLocked(k, v) {
+			closeNow = append(closeNow, v)
+		}
 	}
 	r.local[id] = lb
 	r.bmu.Unlock()
-	// Blocks evicted here may still be in a concurrent ReadAt; closing their files makes
-	// such a read fail over to the next source, which is correct if slower.
-	for _, old := range evict {
+	for _, old := range closeNow {
 		old.close(r.ctx)
 	}
 	return lb, nil
@@ -260,10 +298,11 @@ func (r *FileReader) localBlockFor(src source, id uint64) (*localBlock, error) {
 
 // readLocal preads p at off of block id from its file (no copy beyond the kernel's).
 func (r *FileReader) readLocal(src source, id uint64, p []byte, off int64) (int64, error) {
-	lb, err := r.localBlockFor(src, id)
+	lb, err := r.acquireLocal(src, id)
 	if err != nil {
 		return 0, err
 	}
+	defer r.releaseLocal(lb)
 	if off+int64(len(p)) > lb.length {
 		return 0, fmt.Errorf("block %d is %d bytes, read to %d: %w", id, lb.length, off+int64(len(p)), ErrShortBlock)
 	}
