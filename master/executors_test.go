@@ -1,11 +1,14 @@
 package master
 
 import (
+	"context"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 )
@@ -164,4 +167,69 @@ func TestMaster_LostExecutor(t *testing.T) {
 	if n := len(e.blocks); n != 2 {
 		t.Fatalf("re-registered executor keeps %d blocks, want 2", n)
 	}
+}
+
+func TestMaster_LostFileWithLineage(t *testing.T) {
+	tm, _ := startMaster(t, nil)
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	ctx := callCtx(t)
+	cr, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: "/out", JobId: "17", WriteType: sluicepb.WriteType_WRITE_TYPE_MUST_CACHE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The job claims its placeholder again (a retry of the same CreateFile).
+	again, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: "/out", JobId: "17"})
+	if err != nil || again.GetFile().GetFileId() != cr.GetFile().GetFileId() || again.GetFile().GetJobId() != "17" {
+		t.Fatalf("claim: %v %v", again, err)
+	}
+	id := sluicepb.NewBlockID(cr.GetFile().GetFileId(), 0)
+	if err := e.store(id, []byte("output")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tm.fs.CompleteFile(ctx, &sluicepb.CompleteFileRequest{Path: "/out", Length: 6,
+		Blocks: []*sluicepb.BlockInfo{{BlockId: id, Length: 6}}}); err != nil {
+		t.Fatal(err)
+	}
+	if tm.persistence("/out") != sluicepb.PersistenceState_PERSISTENCE_STATE_NOT_PERSISTED {
+		t.Fatal("job output scheduled for a checkpoint")
+	}
+	if err := tm.m.ReportExecutorLost(ctx, strconv.FormatUint(e.id, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if tm.persistence("/out") != sluicepb.PersistenceState_PERSISTENCE_STATE_LOST {
+		t.Fatal("job output not LOST")
+	}
+	// Waiting for a recompute that does not come ends with FILE_LOST naming the job.
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err = tm.fs.GetBlockLocations(wctx, &sluicepb.GetBlockLocationsRequest{Path: "/out", WaitForRecompute: true})
+	st, _ := status.FromError(err)
+	if len(st.Details()) != 1 || st.Details()[0].(*sluicepb.ErrorDetail).GetJobId() != "17" ||
+		st.Details()[0].(*sluicepb.ErrorDetail).GetReason() != sluicepb.ErrorReason_ERROR_REASON_FILE_LOST {
+		t.Fatalf("wait for recompute: %v", err)
+	}
+}
+
+func TestMaster_ExecutorReplacedAtSameAddress(t *testing.T) {
+	tm, _ := startMaster(t, nil)
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	f := writeFile(t, tm, e, "/f", []byte("data"), sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
+	// The same process restarts with its blocks but without its old ID: the old entry
+	// goes, no block is lost, and it stays listed once.
+	first := e.id
+	e.id = 0
+	e.register()
+	if e.id == first {
+		t.Fatal("no new ID")
+	}
+	le, err := tm.meta.ListExecutors(callCtx(t), &sluicepb.ListExecutorsRequest{IncludeLost: true})
+	if err != nil || len(le.GetExecutors()) != 1 || le.GetExecutors()[0].GetId() != e.id {
+		t.Fatalf("executors: %v %v", le, err)
+	}
+	if tm.persistence("/f") != sluicepb.PersistenceState_PERSISTENCE_STATE_NOT_PERSISTED || tm.status("/f").GetInMemoryPercent() != 100 {
+		t.Fatalf("file after re-registration: %v", tm.status("/f"))
+	}
+	_ = f
 }

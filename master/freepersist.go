@@ -144,8 +144,11 @@ func (s *fsServer) Persist(ctx context.Context, req *sluicepb.PersistRequest) (*
 }
 
 // waitPersisted waits until every file of ids is PERSISTED. A deleted file fails with
-// NOT_FOUND, a LOST one with FILE_LOST, and the end of ctx's deadline with TIMEOUT.
+// NOT_FOUND, a LOST one with FILE_LOST, and the end of ctx's deadline with TIMEOUT
+// (answered shortly before the deadline, so the caller sees it).
 func (m *Master) waitPersisted(ctx context.Context, ids []uint64) error {
+	ctx, cancel := answerBefore(ctx)
+	defer cancel()
 	for {
 		ch := m.changed()
 		v := m.st.View()

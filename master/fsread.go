@@ -144,8 +144,10 @@ func (m *Master) waitRecompute(ctx context.Context, in state.Inode, ch <-chan st
 	if in.JobID == 0 {
 		return lost("no lineage can rebuild it")
 	}
-	if err := m.waitChange(ctx, ch); err != nil {
-		if ctx.Err() != nil {
+	wctx, cancel := answerBefore(ctx)
+	defer cancel()
+	if err := m.waitChange(wctx, ch); err != nil {
+		if wctx.Err() != nil && ctx.Err() == nil {
 			return lost(fmt.Sprintf("not recomputed in time (job %d)", in.JobID))
 		}
 		return err

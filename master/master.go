@@ -412,4 +412,16 @@ func (m *Master) waitChange(ctx context.Context, ch <-chan struct{}) error {
 	}
 }
 
+// answerBefore returns a ctx that ends a little before ctx's deadline (a tenth of the
+// time left, at most 250 ms), so a server-side wait can still answer with its own error
+// (TIMEOUT, FILE_LOST) before the caller gives up.
+func answerBefore(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := min(time.Until(d)/10, 250*time.Millisecond)
+	return context.WithDeadline(ctx, d.Add(-margin))
+}
+
 func nowMs() int64 { return time.Now().UnixMilli() }

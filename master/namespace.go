@@ -51,9 +51,7 @@ func (s *fsServer) CreateFile(ctx context.Context, req *sluicepb.CreateFileReque
 	if _, ok := sluicepb.WriteType_name[int32(wt)]; !ok {
 		return nil, invalidf("write type %d", wt)
 	}
-	if wt == sluicepb.WriteType_WRITE_TYPE_UNSPECIFIED {
-		wt = sluicepb.WriteType_WRITE_TYPE_ASYNC_THROUGH
-	}
+
 	bs := req.GetBlockSize()
 	if bs == 0 {
 		bs = m.cfg.DefaultBlockSize
@@ -74,6 +72,15 @@ func (s *fsServer) CreateFile(ctx context.Context, req *sluicepb.CreateFileReque
 	jobID, err := parseJobID(req.GetJobId())
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case wt != sluicepb.WriteType_WRITE_TYPE_UNSPECIFIED:
+	case jobID != 0:
+		// Lineage job outputs are MUST_CACHE: lineage protects them and the checkpoint
+		// planner, not the write, decides when they reach the UFS.
+		wt = sluicepb.WriteType_WRITE_TYPE_MUST_CACHE
+	default:
+		wt = sluicepb.WriteType_WRITE_TYPE_ASYNC_THROUGH
 	}
 	if err := m.loader.ensure(ctx, path.Dir(p), sluicepb.LoadMetadataType_LOAD_METADATA_TYPE_ONCE, true); err != nil {
 		return nil, withPath(err, p)
