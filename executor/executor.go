@@ -125,6 +125,7 @@ func (e *Executor) serverOptions() []grpc.ServerOption {
 		// Handlers start tracked goroutines (background commits of cached blocks), so
 		// Stop must wait for them before Run waits for its goroutines.
 		grpc.WaitForHandlers(true),
+		grpc.ForceServerCodecV2(newChunkCodec(e.bufs)),
 	}
 	if e.cfg.StreamWindow >= 64<<10 {
 		opts = append(opts, grpc.InitialWindowSize(e.cfg.StreamWindow))

@@ -49,7 +49,7 @@ type fakeMaster struct {
 
 // startFakeMaster serves a fakeMaster on addr (127.0.0.1:0 for a free port); it stops
 // at the end of the test or on stop.
-func startFakeMaster(t *testing.T, addr string) *fakeMaster {
+func startFakeMaster(t testing.TB, addr string) *fakeMaster {
 	t.Helper()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -74,12 +74,14 @@ func startExecutor(t testing.TB, cfg Config) (e *Executor, stop func()) {
 }
 
 // blockClient dials an executor's BlockService.
-func blockClient(t testing.TB, addr string) sluicepb.BlockServiceClient {
+func blockClient(t testing.TB, addr string, opts ...grpc.DialOption) sluicepb.BlockServiceClient {
 	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	w, bs := int32(8<<20), 256<<10
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
-		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20),
-		grpc.WithReadBufferSize(256<<10), grpc.WithWriteBufferSize(256<<10))
+		grpc.WithInitialWindowSize(w), grpc.WithInitialConnWindowSize(2 * w),
+		grpc.WithReadBufferSize(bs), grpc.WithWriteBufferSize(bs)}
+	cc, err := grpc.NewClient(addr, append(dial, opts...)...)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}

@@ -272,8 +272,8 @@ func (e *Executor) copyLocal(w *crcWriter, r *blocks.BlockReader, b *sluicepb.Fi
 	if err := checkBlockMeta(b.GetBlock(), r.Size(), r.Checksum()); err != nil {
 		return err
 	}
-	bp := e.bufs.get(e.cfg.ChunkSize)
-	defer e.bufs.put(bp)
+	bp := e.bufs.Get(e.cfg.ChunkSize)
+	defer e.bufs.Put(bp)
 	buf := *bp
 	for off := int64(0); off < r.Size(); {
 		n := int(min(int64(len(buf)), r.Size()-off))

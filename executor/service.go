@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -48,31 +47,10 @@ func readRange(size, off, length int64) (int64, error) {
 	return off + length, nil
 }
 
-// bufPool recycles chunk buffers of Config.ChunkSize; other sizes are allocated.
-type bufPool struct {
-	size int
-	pool sync.Pool
-}
-
-func (p *bufPool) get(n int) *[]byte {
-	if n == p.size {
-		if b, ok := p.pool.Get().(*[]byte); ok {
-			return b
-		}
-	}
-	b := make([]byte, n)
-	return &b
-}
-
-func (p *bufPool) put(b *[]byte) {
-	if len(*b) == p.size {
-		p.pool.Put(b)
-	}
-}
-
 // chunkSender sends the bytes of a range in ReadBlockChunk messages. It reuses one
-// message and one buffer: grpc-go serializes a message before Send returns and the
-// server installs no stats handler that could keep it.
+// message (grpc-go serializes a message before Send returns and the server installs no
+// stats handler that could keep it). Buffers of the chunk pool are handed over to gRPC
+// with each Send (see chunkCodec); buffers of other sizes are reused.
 type chunkSender struct {
 	stream  sluicepb.BlockService_ReadBlockServer
 	msg     sluicepb.ReadBlockChunk
@@ -141,21 +119,41 @@ func (e *Executor) sendRange(cs *chunkSender, src io.ReaderAt, size int64, req *
 	if err != nil {
 		return err
 	}
-	chunk := e.chunkFor(req.GetChunkSize())
-	pool := e.bufs
-	bp := pool.get(chunk)
-	defer pool.put(bp)
-	buf := (*bp)[:chunk]
-	for pos := req.GetOffset(); cs.first || pos < end; {
-		n := int(min(int64(chunk), end-pos))
-		k, err := src.ReadAt(buf[:n], pos)
-		if k < n {
+	return e.sendChunks(cs, req.GetOffset(), end, e.chunkFor(req.GetChunkSize()), func(buf []byte, pos int64) error {
+		k, err := src.ReadAt(buf, pos)
+		if k < len(buf) {
 			if err == nil || errors.Is(err, io.EOF) {
 				err = fmt.Errorf("block ended at %d of %d bytes: %w", pos+int64(k), end, ErrLengthMismatch)
 			}
 			return err
 		}
-		if err := cs.send(pos, buf[:n]); err != nil {
+		return nil
+	})
+}
+
+// sendChunks sends [start, end) in chunks of chunk bytes that fill writes; at least one
+// chunk is sent, even for an empty range.
+func (e *Executor) sendChunks(cs *chunkSender, start, end int64, chunk int, fill func(buf []byte, pos int64) error) error {
+	handOver := chunk == e.bufs.size
+	var own []byte
+	if !handOver {
+		own = make([]byte, min(int64(chunk), max(end-start, 1)))
+	}
+	for pos := start; cs.first || pos < end; {
+		n := int(min(int64(chunk), end-pos))
+		var buf []byte
+		if handOver {
+			buf = (*e.bufs.Get(chunk))[:n]
+		} else {
+			buf = own[:n]
+		}
+		if err := fill(buf, pos); err != nil {
+			if handOver {
+				e.bufs.Put(&buf)
+			}
+			return err
+		}
+		if err := cs.send(pos, buf); err != nil {
 			return err
 		}
 		pos += int64(n)

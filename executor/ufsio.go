@@ -195,8 +195,8 @@ func (e *Executor) copyFromUFS(ctx context.Context, store *blocks.Store, id bloc
 		return blocks.BlockMeta{}, err
 	}
 	defer tb.Abort()
-	bp := e.bufs.get(e.cfg.ChunkSize)
-	defer e.bufs.put(bp)
+	bp := e.bufs.Get(e.cfg.ChunkSize)
+	defer e.bufs.Put(bp)
 	var n int64
 	for n < src.GetLength() {
 		k, rerr := io.ReadFull(rc, (*bp)[:min(int64(len(*bp)), src.GetLength()-n)])
@@ -276,25 +276,16 @@ func (e *Executor) streamUFS(ctx context.Context, cs *chunkSender, src *sluicepb
 		return wrapUFS("open", uri, err)
 	}
 	defer rc.Close()
-	chunk := e.chunkFor(req.GetChunkSize())
-	bp := e.bufs.get(chunk)
-	defer e.bufs.put(bp)
-	buf := (*bp)[:chunk]
-	for pos := req.GetOffset(); cs.first || pos < end; {
-		n := int(min(int64(chunk), end-pos))
-		k, err := io.ReadFull(rc, buf[:n])
-		if k < n {
+	return e.sendChunks(cs, req.GetOffset(), end, e.chunkFor(req.GetChunkSize()), func(buf []byte, pos int64) error {
+		k, err := io.ReadFull(rc, buf)
+		if k < len(buf) {
 			if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("%s: block %d ended at %d of %d bytes: %w", uri, req.GetBlockId(), pos+int64(k), end, ErrLengthMismatch)
 			}
 			return wrapUFS("read", uri, err)
 		}
-		if err := cs.send(pos, buf[:n]); err != nil {
-			return err
-		}
-		pos += int64(n)
-	}
-	return nil
+		return nil
+	})
 }
 
 // CacheBlock loads a block from the UFS into this executor (for `fs load`) and commits

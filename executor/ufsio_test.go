@@ -163,7 +163,9 @@ func TestBlockService_CacheBlockRefused(t *testing.T) {
 	fsys := newMemFS()
 	fsys.put("/f", []byte("0123456789"))
 	m, _, c := ufsSetup(t, fsys)
-	m.with(func(m *fakeMaster) { m.commitErr = statusErr(codes.NotFound, sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND) })
+	m.with(func(m *fakeMaster) {
+		m.commitErr = statusErr(codes.NotFound, sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND)
+	})
 	id := sluicepb.NewBlockID(14, 0)
 	_, err := c.CacheBlock(t.Context(), &sluicepb.CacheBlockRequest{BlockId: id, Source: &sluicepb.UfsBlockSource{File: &sluicepb.UfsFile{Uri: "mem://b/f"}, Length: 10}})
 	reasonIs(t, err, codes.NotFound, sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND)
