@@ -102,6 +102,7 @@ func (c *Client) Create(ctx context.Context, path string, opts CreateOptions) (*
 		writeType: wt,
 		pinned:    opts.Pinned,
 		blockSize: info.BlockSize,
+		jobOutput: opts.JobID != "",
 	}
 	if w.blockSize <= 0 {
 		w.fail(fmt.Errorf("create %s: master returned block size %d: %w", path, w.blockSize, ErrInternal))
@@ -123,8 +124,9 @@ func (c *Client) Create(ctx context.Context, path string, opts CreateOptions) (*
 // FileWriter writes a new file's bytes: it splits them into blocks, sends each block to an
 // executor (this host's through its file when short-circuit applies, others in chunks)
 // and commits it, and on Close completes the file. A failed write aborts: the current
-// block is discarded and the INCOMPLETE file deleted, so a failure never leaves a COMPLETE
-// file with missing data.
+// block is discarded and the INCOMPLETE file deleted (a lineage job's output keeps its
+// INCOMPLETE placeholder, so the master sees the job fail rather than lose its output),
+// so a failure never leaves a COMPLETE file with missing data.
 //
 // A FileWriter is not safe for concurrent Writes, but Abort may be called from another
 // goroutine while a Write runs.
@@ -138,6 +140,9 @@ type FileWriter struct {
 	writeType WriteType
 	pinned    bool
 	blockSize int64
+	// jobOutput marks a lineage job's output: an abort keeps its INCOMPLETE placeholder,
+	// which belongs to the job's lineage record, and only discards the current block.
+	jobOutput bool
 
 	// mu guards the fields below.
 	mu sync.Mutex

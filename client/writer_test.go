@@ -176,3 +176,26 @@ func TestWriter_ClaimsJobPlaceholderAndCloseTwice(t *testing.T) {
 		t.Errorf("Stat = %+v, %v", st, err)
 	}
 }
+
+func TestWriter_JobOutputKeepsPlaceholderOnFailure(t *testing.T) {
+	c := clienttest.New(t, clienttest.Options{})
+	cl := newClient(t, c, nil)
+	w, err := cl.Create(t.Context(), "/job/out", CreateOptions{JobID: "job-9", Recursive: true, WriteType: WriteMustCache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.InjectError("CompleteFile", clienttest.Status(codes.Internal, sluicepb.ErrorReason_ERROR_REASON_UFS_ERROR, "injected"))
+	if _, err := w.Write([]byte("partial")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); !errors.Is(err, ErrUFS) {
+		t.Fatalf("Close = %v", err)
+	}
+	fi, ok := c.FileStatus("/job/out")
+	if !ok || fi.GetState() != sluicepb.FileState_FILE_STATE_INCOMPLETE || fi.GetJobId() != "job-9" {
+		t.Fatalf("placeholder after a failed job write: %v, %v", fi, ok)
+	}
+	if _, err := cl.Open(t.Context(), "/job/out", OpenOptions{}); !errors.Is(err, ErrFileIncomplete) {
+		t.Errorf("Open of the failed output = %v, want ErrFileIncomplete", err)
+	}
+}
