@@ -41,8 +41,13 @@
 //     committed (ID NewBlockID(file, i), exact length, CRC32C when given) before
 //     journaling; THROUGH files complete with ufs_written and no blocks.
 //   - The write type is not journaled: the leader remembers it from CreateFile to
-//     CompleteFile. After a failover an unknown write type counts as ASYNC_THROUGH (the
-//     default; lineage job outputs count as MUST_CACHE): persisting too much is safer.
+//     CompleteFile. UNSPECIFIED means ASYNC_THROUGH, or MUST_CACHE for a file bound to
+//     a lineage job (job_id). After a failover an unknown write type counts the same
+//     way: persisting too much is safer than too little.
+//   - Server-side waits (Persist with wait, GetBlockLocations with wait_for_recompute)
+//     answer a little before the call's deadline (a tenth of the time left, at most
+//     250 ms), so the caller receives TIMEOUT or FILE_LOST rather than its own
+//     DEADLINE_EXCEEDED.
 //   - Delete removes from the UFS first (unless sluice_only), then journals; Rename moves
 //     the UFS copy first and moves it back if the journal refuses. A persist that ends
 //     after its file was renamed moves its UFS copy to the new name before PERSISTED is

@@ -224,3 +224,41 @@ func TestMaster_TTL(t *testing.T) {
 		t.Fatal("executor not told to free")
 	}
 }
+
+func TestMaster_PersistAfterRename(t *testing.T) {
+	tm, stores := startMaster(t, nil)
+	root := stores.Get("root")
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	writeFile(t, tm, e, "/before", []byte("moving"), sluicepb.WriteType_WRITE_TYPE_ASYNC_THROUGH)
+	var task *sluicepb.PersistFile
+	waitFor(t, "a persist task", func() bool {
+		if c, err := commandOf(e.heartbeat(), sluicepb.CommandType_COMMAND_TYPE_PERSIST_FILES); err == nil {
+			task = c.GetPersistFiles()[0]
+		}
+		return task != nil
+	})
+	if task.GetUfs().GetUri() != "mem://root/before" || !strings.Contains(task.GetTempUfsUri(), tempMarker) ||
+		len(task.GetBlocks()) != 1 || task.GetBlocks()[0].GetLocations()[0].GetExecutorId() != e.id {
+		t.Fatalf("task: %v", task)
+	}
+	// The file moves while the executor writes it under the old name.
+	if _, err := tm.fs.Rename(callCtx(t), &sluicepb.RenameRequest{Src: "/before", Dst: "/after"}); err != nil {
+		t.Fatal(err)
+	}
+	root.Put("/before", []byte("moving"))
+	if _, err := tm.ex.ReportPersisted(callCtx(t), &sluicepb.ReportPersistedRequest{ExecutorId: e.id, FileId: task.GetFileId(),
+		Attempt: task.GetAttempt(), UfsUri: task.GetUfs().GetUri(), Success: true, Bytes: 6}); err != nil {
+		t.Fatal(err)
+	}
+	st := tm.status("/after")
+	if st.GetPersistenceState() != sluicepb.PersistenceState_PERSISTENCE_STATE_PERSISTED || st.GetUfsPath() != "mem://root/after" {
+		t.Fatalf("renamed file: %v", st)
+	}
+	if _, ok := root.Data("/after"); !ok {
+		t.Fatal("UFS copy not moved to the new name")
+	}
+	if _, ok := root.Data("/before"); ok {
+		t.Fatal("UFS copy left under the old name")
+	}
+}
