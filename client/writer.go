@@ -333,7 +333,7 @@ func (w *FileWriter) failLocked(err error) error {
 	}
 	var cerr error
 	defer w.cancel()
-	if w.info.FileID != 0 {
+	if w.info.FileID != 0 && !w.jobOutput {
 		_, cerr = w.c.Delete(cctx, w.path, DeleteOptions{})
 		if errors.Is(cerr, ErrNotFound) {
 			cerr = nil
