@@ -141,6 +141,9 @@ func (e *Executor) loadBlock(ctx context.Context, id blocks.ID, src *sluicepb.Uf
 		meta    blocks.BlockMeta
 		already bool
 	}
+	// Each caller counts in e.wg until the shared load has finished, so that Run never
+	// closes the store under it. Handlers run before Run waits, so the Add is safe.
+	e.wg.Add(1)
 	ch := e.loads.DoChan(strconv.FormatUint(uint64(id), 10), func() (any, error) {
 		dctx, cancel := e.detached(ctx)
 		defer cancel()
@@ -167,8 +170,15 @@ func (e *Executor) loadBlock(ctx context.Context, id blocks.ID, src *sluicepb.Uf
 	})
 	select {
 	case <-ctx.Done():
+		// The load goes on for the other callers (or until the executor stops); Run
+		// waits for it through this caller's count.
+		go func() {
+			<-ch
+			e.wg.Done()
+		}()
 		return blocks.BlockMeta{}, false, ctx.Err()
 	case r := <-ch:
+		e.wg.Done()
 		if r.Err != nil {
 			return blocks.BlockMeta{}, false, r.Err
 		}
