@@ -43,16 +43,27 @@ func writeFlags() []cli.Flag {
 	}
 }
 
+// writeType reads the --write-type flag; unset is the client's default.
+func writeType(s *shell) (client.WriteType, error) {
+	v := s.c.String("write-type")
+	if v == "" {
+		return client.WriteDefault, nil
+	}
+	wt, err := client.ParseWriteType(v)
+	if err != nil {
+		return wt, usagef("--write-type %q: want MUST_CACHE, CACHE_THROUGH, THROUGH or ASYNC_THROUGH", v)
+	}
+	return wt, nil
+}
+
 // createOptions reads the write flags.
 func createOptions(s *shell) (client.CreateOptions, error) {
 	opts := client.CreateOptions{Recursive: true, Overwrite: s.c.Bool("force")}
-	if v := s.c.String("write-type"); v != "" {
-		wt, err := client.ParseWriteType(v)
-		if err != nil {
-			return opts, usagef("--write-type %q: want MUST_CACHE, CACHE_THROUGH, THROUGH or ASYNC_THROUGH", v)
-		}
-		opts.WriteType = wt
+	wt, err := writeType(s)
+	if err != nil {
+		return opts, err
 	}
+	opts.WriteType = wt
 	if v := s.c.String("block-size"); v != "" {
 		n, err := parseSize(v)
 		if err != nil || n <= 0 {

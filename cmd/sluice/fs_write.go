@@ -80,14 +80,11 @@ func runMkdir(s *shell, args []string) error {
 }
 
 func runTouch(s *shell, args []string) error {
-	var opts client.CreateOptions
-	if v := s.c.String("write-type"); v != "" {
-		wt, err := client.ParseWriteType(v)
-		if err != nil {
-			return usagef("--write-type %q: want MUST_CACHE, CACHE_THROUGH, THROUGH or ASYNC_THROUGH", v)
-		}
-		opts.WriteType = wt
+	wt, err := writeType(s)
+	if err != nil {
+		return err
 	}
+	opts := client.CreateOptions{WriteType: wt}
 	for _, a := range args {
 		p := absPath(a)
 		if fi, err := s.cl.Stat(s.ctx, p); err == nil {
