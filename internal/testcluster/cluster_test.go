@@ -311,3 +311,51 @@ func checkNotLeader(t *testing.T, addr, leader string) {
 		t.Fatalf("GetStatus on follower %s: %v (detail %v), want Unavailable NOT_LEADER naming %s", addr, err, detail, leader)
 	}
 }
+
+func TestCluster_HeartbeatTimeout(t *testing.T) {
+	// No loss report this time: the master finds the silent executor on its own.
+	c := New(t, Config{Executors: 2, HeartbeatTimeout: time.Second})
+	cl := c.Client(t)
+	data := payload(1<<19, 9)
+	put(t, cl, "/silent/cached", client.WriteMustCache, data)
+	victim := holder(t, c, cl, "/silent/cached")
+	c.StopExecutor(victim)
+	waitPersistence(t, cl, "/silent/cached", sluicepb.PersistenceState_PERSISTENCE_STATE_LOST)
+	c.WaitForExecutors(1)
+
+	// A clean stop kept the storage: the executor registers again and serves.
+	c.RestartExecutor(victim)
+	c.WaitForExecutors(2)
+	put(t, cl, "/silent/again", client.WriteMustCache, data)
+	mustGet(t, cl, "/silent/again", client.ReadCache, data)
+}
+
+func TestCluster_ReadFallsBackToUFS(t *testing.T) {
+	// Executors on "other hosts", so that blocks stream over gRPC and an executor that
+	// stops fails the stream.
+	c := New(t, Config{Executors: 2, ExecutorHost: func(i int) string { return fmt.Sprintf("node-%d.invalid", i) }})
+	cl := c.Client(t)
+	data := payload(3<<20, 10)
+	put(t, cl, "/fallback", client.WriteCacheThrough, data)
+	victim := holder(t, c, cl, "/fallback")
+
+	r, err := cl.Open(t.Context(), "/fallback", client.OpenOptions{ReadType: client.ReadNoCache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(r, got[:1<<20]); err != nil {
+		t.Fatalf("first block: %v", err)
+	}
+	c.StopExecutor(victim) // the master does not know yet: its locations are stale
+	if _, err := io.ReadFull(r, got[1<<20:]); err != nil {
+		t.Fatalf("rest after the executor stopped: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("bytes read differ from those written")
+	}
+	if st := cl.Stats(); st.BytesReadUFS == 0 {
+		t.Fatalf("no bytes read from the UFS after the holder stopped (stats %+v)", st)
+	}
+}
