@@ -175,10 +175,7 @@ func (l *leases) releaseAll() {
 // session times out (Config.LocalLockTimeout without a call carrying its client_id).
 func (e *Executor) OpenLocalBlock(ctx context.Context, req *sluicepb.OpenLocalBlockRequest) (*sluicepb.OpenLocalBlockResponse, error) {
 	id := req.GetBlockId()
-	if err := checkBlockID(id); err != nil {
-		return nil, toStatus(err, id)
-	}
-	store, err := e.storeOrErr()
+	store, err := e.storeFor(id, nil)
 	if err != nil {
 		return nil, toStatus(err, id)
 	}
@@ -217,13 +214,11 @@ func (e *Executor) CloseLocalBlock(ctx context.Context, req *sluicepb.CloseLocal
 // of a temporary block file that the client writes itself.
 func (e *Executor) CreateLocalBlock(ctx context.Context, req *sluicepb.CreateLocalBlockRequest) (*sluicepb.CreateLocalBlockResponse, error) {
 	id := req.GetBlockId()
-	if err := checkBlockID(id); err != nil {
-		return nil, toStatus(err, id)
-	}
+	var invalid error
 	if req.GetReserveBytes() < 0 {
-		return nil, toStatus(invalidf("negative reservation %d", req.GetReserveBytes()), id)
+		invalid = invalidf("negative reservation %d", req.GetReserveBytes())
 	}
-	store, err := e.storeOrErr()
+	store, err := e.storeFor(id, invalid)
 	if err != nil {
 		return nil, toStatus(err, id)
 	}

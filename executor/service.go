@@ -23,6 +23,18 @@ func checkBlockID(id uint64) error {
 	return nil
 }
 
+// storeFor validates a block ID and a request's other fields (invalid, when not nil)
+// and returns the block store.
+func (e *Executor) storeFor(id uint64, invalid error) (*blocks.Store, error) {
+	if err := checkBlockID(id); err != nil {
+		return nil, err
+	}
+	if invalid != nil {
+		return nil, invalid
+	}
+	return e.storeOrErr()
+}
+
 // chunkFor returns the chunk size to serve a request asking for want bytes per chunk.
 func (e *Executor) chunkFor(want int64) int {
 	if want <= 0 {
@@ -80,13 +92,11 @@ func (c *chunkSender) send(off int64, data []byte) error {
 // the request names a UFS source, from the UFS (caching it unless no_cache).
 func (e *Executor) ReadBlock(req *sluicepb.ReadBlockRequest, stream sluicepb.BlockService_ReadBlockServer) error {
 	id := req.GetBlockId()
-	if err := checkBlockID(id); err != nil {
-		return toStatus(err, id)
-	}
+	var invalid error
 	if req.GetOffset() < 0 || req.GetLength() < 0 || req.GetChunkSize() < 0 {
-		return toStatus(invalidf("negative offset %d, length %d or chunk size %d", req.GetOffset(), req.GetLength(), req.GetChunkSize()), id)
+		invalid = invalidf("negative offset %d, length %d or chunk size %d", req.GetOffset(), req.GetLength(), req.GetChunkSize())
 	}
-	store, err := e.storeOrErr()
+	store, err := e.storeFor(id, invalid)
 	if err != nil {
 		return toStatus(err, id)
 	}
@@ -197,13 +207,11 @@ func (e *Executor) WriteBlock(stream sluicepb.BlockService_WriteBlockServer) err
 		return toStatus(invalidf("the first WriteBlock message must be a header"), 0)
 	}
 	id := hdr.GetBlockId()
-	if err := checkBlockID(id); err != nil {
-		return toStatus(err, id)
-	}
+	var invalid error
 	if hdr.GetSizeHint() < 0 {
-		return toStatus(invalidf("negative size hint %d", hdr.GetSizeHint()), id)
+		invalid = invalidf("negative size hint %d", hdr.GetSizeHint())
 	}
-	store, err := e.storeOrErr()
+	store, err := e.storeFor(id, invalid)
 	if err != nil {
 		return toStatus(err, id)
 	}
@@ -296,10 +304,7 @@ func (e *Executor) reportCommit(ctx context.Context, meta blocks.BlockMeta) erro
 // deadline).
 func (e *Executor) RemoveBlock(ctx context.Context, req *sluicepb.RemoveBlockRequest) (*sluicepb.RemoveBlockResponse, error) {
 	id := req.GetBlockId()
-	if err := checkBlockID(id); err != nil {
-		return nil, toStatus(err, id)
-	}
-	store, err := e.storeOrErr()
+	store, err := e.storeFor(id, nil)
 	if err != nil {
 		return nil, toStatus(err, id)
 	}
