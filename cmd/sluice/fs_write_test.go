@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/client/clienttest"
 )
 
 // writeLocal creates the local files of tree (slash paths relative to dir; a name ending in
@@ -159,5 +166,52 @@ func TestFS_Cp(t *testing.T) {
 		{name: "missing", args: []string{"fs", "cp", "/nope", "/x"}, code: 1, errOut: str("cp: /nope: No such file or directory\n")},
 		{name: "write type", args: []string{"fs", "cp", "--write-type", "MUST_CACHE", "/hello", "/mc"}},
 		{name: "write type state", args: []string{"fs", "stat", "-f", "%p", "/mc"}, out: str("NOT_PERSISTED\n")},
+	})
+}
+
+// cancellingReader cancels a context once it has given n bytes, as Ctrl-C during a copy.
+type cancellingReader struct {
+	n      int
+	cancel context.CancelFunc
+}
+
+func (r *cancellingReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		r.cancel()
+		// Give more bytes: the writer must notice the context, not the end of input.
+		return copy(p, "more"), nil
+	}
+	n := min(len(p), r.n)
+	r.n -= n
+	return n, nil
+}
+
+func TestFS_PutInterrupted(t *testing.T) {
+	newCluster(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	app := newApp()
+	var out, errOut bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	app.Reader = &cancellingReader{n: 3 << 20, cancel: cancel}
+	err := app.RunContext(ctx, []string{"sluice", "fs", "put", "-", "/interrupted"})
+	if err == nil || exitStatus(&errOut, err) != 1 || !strings.Contains(errOut.String(), "put: /interrupted: Interrupted") {
+		t.Fatalf("interrupted put: error %v, stderr %q; want exit 1 and Interrupted", err, errOut.String())
+	}
+	// The aborted file is gone.
+	if r := runApp(t, "", "fs", "test", "-e", "/interrupted"); r.code != 1 {
+		t.Errorf("the interrupted file exists (test -e: exit %d, %s)", r.code, r.err)
+	}
+}
+
+func TestFS_ServerError(t *testing.T) {
+	c := newCluster(t)
+	c.InjectError("CreateDirectory", clienttest.Status(codes.Internal, sluicepb.ErrorReason_ERROR_REASON_UNSPECIFIED, "journal on fire"))
+	c.InjectError("Delete", clienttest.Status(codes.PermissionDenied, sluicepb.ErrorReason_ERROR_REASON_PERMISSION_DENIED, "not yours"))
+	mustRun(t, "x", "fs", "put", "-", "/x")
+	runCases(t, []cliCase{
+		{name: "server message", args: []string{"fs", "mkdir", "/a", "/b"}, code: 1, errOut: str("mkdir: /a: journal on fire\n")},
+		{name: "after the failure", args: []string{"fs", "test", "-d", "/b"}},
+		{name: "permission", args: []string{"fs", "rm", "/x"}, code: 1, errOut: str("rm: /x: Permission denied\n")},
 	})
 }
