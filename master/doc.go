@@ -67,7 +67,7 @@
 //     which never reaches UFS factories.
 //   - Access times are batched: reads mark files, the leader journals ignorable
 //     UpdateAccessTime entries every few seconds.
-//   - The cluster ID is derived from the root UFS URI.
+//   - The cluster ID is a hash of the journaled root UFS URI.
 //
 // # Block master and executors (soft state)
 //

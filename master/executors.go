@@ -85,7 +85,7 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 	}
 	m.persist.kick()
 	return &sluicepb.RegisterExecutorResponse{ExecutorId: id, RemoveBlockIds: remove,
-		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID}, nil
+		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID()}, nil
 }
 
 func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatRequest) (*sluicepb.HeartbeatResponse, error) {

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 // testConfig returns a fast Config on loopback port 0, an in-memory Raft transport
 // named raftAddr, and a root UFS in stores ("mem://root").
-func testConfig(t *testing.T, dir, raftAddr string, stores *mastertest.Stores) (Config, *raft.InmemTransport) {
+func testConfig(t testing.TB, dir, raftAddr string, stores *mastertest.Stores) (Config, *raft.InmemTransport) {
 	cfg := DefaultConfig()
 	cfg.RPCAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
@@ -52,7 +52,7 @@ func testConfig(t *testing.T, dir, raftAddr string, stores *mastertest.Stores) (
 
 // testMaster is a running in-process master with clients on a real gRPC connection.
 type testMaster struct {
-	t      *testing.T
+	t      testing.TB
 	m      *Master
 	trans  *raft.InmemTransport
 	conn   *grpc.ClientConn
@@ -64,7 +64,7 @@ type testMaster struct {
 }
 
 // runMaster starts a master with cfg and connects to it; it is stopped at cleanup.
-func runMaster(t *testing.T, cfg Config, trans *raft.InmemTransport) *testMaster {
+func runMaster(t testing.TB, cfg Config, trans *raft.InmemTransport) *testMaster {
 	t.Helper()
 	m, err := New(cfg)
 	if err != nil {
@@ -76,7 +76,7 @@ func runMaster(t *testing.T, cfg Config, trans *raft.InmemTransport) *testMaster
 }
 
 // dialMaster connects clients to a master that is not yet running; start runs it.
-func dialMaster(t *testing.T, m *Master, trans *raft.InmemTransport) *testMaster {
+func dialMaster(t testing.TB, m *Master, trans *raft.InmemTransport) *testMaster {
 	t.Helper()
 	tm := &testMaster{t: t, m: m, trans: trans, done: make(chan error, 1)}
 	conn, err := grpc.NewClient(m.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -112,6 +112,18 @@ func startMaster(t *testing.T, tweak func(*Config)) (*testMaster, *mastertest.St
 	return tm, stores
 }
 
+// startMasterB is startMaster for benchmarks: only warnings are logged.
+func startMasterB(b *testing.B) (*testMaster, *mastertest.Stores) {
+	stores := &mastertest.Stores{}
+	cfg, trans := testConfig(b, b.TempDir(), "m0", stores)
+	cfg.Logger = slog.New(slog.NewTextHandler(b.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Journal.Logger = cfg.Logger
+	cfg.HeartbeatTimeout = time.Hour // the benchmark executor never heartbeats
+	tm := runMaster(b, cfg, trans)
+	waitFor(b, "leadership", tm.m.IsLeader)
+	return tm, stores
+}
+
 // stop stops the master and waits for Run to return. Safe to call twice.
 func (tm *testMaster) stop() {
 	if tm.cancel == nil {
@@ -142,7 +154,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // ctx returns a context for one call.
-func callCtx(t *testing.T) context.Context {
+func callCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -29,7 +29,6 @@ type Master struct {
 	cfg       Config
 	log       *slog.Logger
 	st        *state.State
-	clusterID string
 	startTime time.Time
 
 	// j is set by Run before any server goroutine starts and never changes after.
@@ -94,8 +93,6 @@ func New(cfg Config) (*Master, error) {
 		notifyCh:   make(chan struct{}),
 		writeTypes: make(map[uint64]sluicepb.WriteType),
 	}
-	sum := sha256.Sum256([]byte(cfg.RootUFS))
-	m.clusterID = hex.EncodeToString(sum[:8])
 	m.blocks = newBlockMaster()
 	m.persist = newPersister()
 	m.ufs = newUFSCache(cfg.UFS)
@@ -422,6 +419,17 @@ func answerBefore(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	margin := min(time.Until(d)/10, 250*time.Millisecond)
 	return context.WithDeadline(ctx, d.Add(-margin))
+}
+
+// clusterID identifies the cluster by its root UFS: the journaled root mount's URI
+// (Config.RootUFS before the root is mounted), hashed.
+func (m *Master) clusterID() string {
+	uri := m.cfg.RootUFS
+	if mounts := m.st.View().Mounts(); len(mounts) > 0 && mounts[0].Path == "/" {
+		uri = mounts[0].UFSURI
+	}
+	sum := sha256.Sum256([]byte(uri))
+	return hex.EncodeToString(sum[:8])
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }

@@ -34,7 +34,7 @@ func (m *Master) masterInfo() *sluicepb.GetMasterInfoResponse {
 		Version:          m.cfg.Version,
 		StartTimeMs:      m.startTime.UnixMilli(),
 		WebAddress:       m.HTTPAddr(),
-		ClusterId:        m.clusterID,
+		ClusterId:        m.clusterID(),
 		RaftState:        stats["state"],
 		RaftAppliedIndex: m.st.View().AppliedIndex(),
 	}
