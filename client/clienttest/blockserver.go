@@ -73,8 +73,6 @@ func (s *blockServer) ReadBlock(req *sluicepb.ReadBlockRequest, stream sluicepb.
 	if chunk == 0 {
 		chunk = 1 << 20
 	}
-	// gRPC marshals a message inside Send, so one buffer serves every chunk.
-	buf := make([]byte, min(chunk, max(end-off, 1)))
 	first := true
 	for pos := off; first || pos < end; first = false {
 		if hook != nil {
@@ -82,11 +80,13 @@ func (s *blockServer) ReadBlock(req *sluicepb.ReadBlockRequest, stream sluicepb.
 				return err
 			}
 		}
-		n := min(end-pos, int64(len(buf)))
-		if _, err := src.ReadAt(buf[:n], pos); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+		n := min(end-pos, chunk)
+		// The buffer goes to gRPC with the message (see sendCodec).
+		buf := (*chunkPool.Get(int(n)))[:n]
+		if _, err := src.ReadAt(buf, pos); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
 			return fail(sluicepb.ErrorReason_ERROR_REASON_BLOCK_CORRUPT, "", "block %d: %v", id, err)
 		}
-		m := &sluicepb.ReadBlockChunk{Offset: pos, Data: buf[:n]}
+		m := &sluicepb.ReadBlockChunk{Offset: pos, Data: buf}
 		if first {
 			m.BlockLength, m.FromUfs, m.Tier = length, fromUFS, "MEM"
 			if fromUFS {

@@ -172,6 +172,7 @@ func (c *Cluster) newServer(notLeader func(method string) error) *grpc.Server {
 		grpc.ReadBufferSize(1<<20),
 		grpc.InitialWindowSize(4<<20),
 		grpc.InitialConnWindowSize(16<<20),
+		grpc.ForceServerCodecV2(sendCodec{}),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := check(info.FullMethod); err != nil {
 				return nil, err
