@@ -45,6 +45,9 @@ func TestStore_RecyclesMemFiles(t *testing.T) {
 	if got := usedBytes(s); got != 0 {
 		t.Errorf("used %d after Remove, want 0: recycled files are not used space", got)
 	}
+	if got := s.Usage()[0].Dirs[0].Recycled; got != 2*mib {
+		t.Errorf("recycled %d, want %d", got, 2*mib)
+	}
 	// The next block written through Write takes the file over.
 	data := blockstest.Data(2, 2*mib-100)
 	blockstest.Write(t, s, 2, data, blocks.CreateOptions{})

@@ -40,11 +40,13 @@ type BlockMeta struct {
 }
 
 // DirUsage is the space of one directory. Used counts committed blocks and the space
-// reserved by blocks being written.
+// reserved by blocks being written. Recycled counts MEM files kept for reuse: free for
+// blocks, but still memory of the host (see the package doc).
 type DirUsage struct {
 	Path     string
 	Capacity int64
 	Used     int64
+	Recycled int64
 	Blocks   int
 }
 
@@ -456,7 +458,7 @@ func (s *Store) Usage() []TierUsage {
 	for _, t := range s.tiers {
 		tu := TierUsage{Alias: t.alias}
 		for _, d := range t.dirs {
-			tu.Dirs = append(tu.Dirs, DirUsage{Path: d.path, Capacity: d.quota, Used: d.used, Blocks: d.nblocks})
+			tu.Dirs = append(tu.Dirs, DirUsage{Path: d.path, Capacity: d.quota, Used: d.used, Recycled: d.pooled, Blocks: d.nblocks})
 			tu.Capacity += d.quota
 			tu.Used += d.used
 		}
