@@ -78,6 +78,28 @@ func (s *Stores) Get(name string) *MemFS {
 
 func clean(name string) (string, error) { return ufs.CleanPath(name) }
 
+// prologue checks ctx and cleans name for operation op.
+func prologue(ctx context.Context, op, name string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	p, err := clean(name)
+	if err != nil {
+		return "", &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return p, nil
+}
+
+// fileAbove returns an ancestor of p that is a file ("" if none). m.mu is held.
+func (m *MemFS) fileAbove(p string) string {
+	for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+		if _, ok := m.files[d]; ok {
+			return d
+		}
+	}
+	return ""
+}
+
 // Put stores a file (creating its parents).
 func (m *MemFS) Put(name string, data []byte) {
 	p, _ := clean(name)
@@ -106,8 +128,18 @@ func (m *MemFS) Open(ctx context.Context, name string, off, length int64) (io.Re
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	d, ok := m.Data(name)
+	p, err := clean(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	if off < 0 {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	d, ok := m.Data(p)
 	if !ok {
+		if fi, err := m.Stat(ctx, p); err == nil && fi.IsDir {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: ufs.ErrIsDir}
+		}
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	off = min(off, int64(len(d)))
@@ -120,6 +152,7 @@ func (m *MemFS) Open(ctx context.Context, name string, off, length int64) (io.Re
 
 type memWriter struct {
 	m    *MemFS
+	ctx  context.Context
 	name string
 	buf  bytes.Buffer
 	done bool
@@ -137,6 +170,9 @@ func (w *memWriter) Close() error {
 		return ufs.ErrAborted
 	}
 	w.done = true
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
 	w.m.Put(w.name, w.buf.Bytes())
 	return nil
 }
@@ -149,14 +185,26 @@ func (m *MemFS) Create(ctx context.Context, name string) (ufs.Writer, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "create", Path: name, Err: err}
 	}
-	return &memWriter{m: m, name: p}, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	isDir, parentFile := m.dirs[p], m.fileAbove(p)
+	m.mu.Unlock()
+	switch {
+	case isDir:
+		return nil, &fs.PathError{Op: "create", Path: name, Err: ufs.ErrIsDir}
+	case parentFile != "":
+		return nil, &fs.PathError{Op: "create", Path: name, Err: ufs.ErrNotDir}
+	}
+	return &memWriter{m: m, name: p, ctx: ctx}, nil
 }
 
 // Stat implements ufs.FS.
-func (m *MemFS) Stat(_ context.Context, name string) (ufs.FileInfo, error) {
-	p, err := clean(name)
+func (m *MemFS) Stat(ctx context.Context, name string) (ufs.FileInfo, error) {
+	p, err := prologue(ctx, "stat", name)
 	if err != nil {
-		return ufs.FileInfo{}, &fs.PathError{Op: "stat", Path: name, Err: err}
+		return ufs.FileInfo{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -170,10 +218,10 @@ func (m *MemFS) Stat(_ context.Context, name string) (ufs.FileInfo, error) {
 }
 
 // List implements ufs.FS.
-func (m *MemFS) List(_ context.Context, name string) ([]ufs.FileInfo, error) {
-	p, err := clean(name)
+func (m *MemFS) List(ctx context.Context, name string) ([]ufs.FileInfo, error) {
+	p, err := prologue(ctx, "list", name)
 	if err != nil {
-		return nil, &fs.PathError{Op: "list", Path: name, Err: err}
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -199,10 +247,10 @@ func (m *MemFS) List(_ context.Context, name string) ([]ufs.FileInfo, error) {
 }
 
 // Delete implements ufs.FS.
-func (m *MemFS) Delete(_ context.Context, name string) error {
-	p, err := clean(name)
+func (m *MemFS) Delete(ctx context.Context, name string) error {
+	p, err := prologue(ctx, "delete", name)
 	if err != nil {
-		return &fs.PathError{Op: "delete", Path: name, Err: err}
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -228,19 +276,25 @@ func (m *MemFS) Delete(_ context.Context, name string) error {
 }
 
 // Rename implements ufs.FS.
-func (m *MemFS) Rename(_ context.Context, src, dst string) error {
-	s, err := clean(src)
+func (m *MemFS) Rename(ctx context.Context, src, dst string) error {
+	s, err := prologue(ctx, "rename", src)
 	if err != nil {
-		return &fs.PathError{Op: "rename", Path: src, Err: err}
+		return err
 	}
-	d, err := clean(dst)
+	d, err := prologue(ctx, "rename", dst)
 	if err != nil {
-		return &fs.PathError{Op: "rename", Path: dst, Err: err}
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.files[d]; ok || m.dirs[d] {
+	_, dstFile := m.files[d]
+	switch {
+	case dstFile || m.dirs[d]:
 		return &fs.PathError{Op: "rename", Path: dst, Err: fs.ErrExist}
+	case m.fileAbove(d) != "":
+		return &fs.PathError{Op: "rename", Path: dst, Err: ufs.ErrNotDir}
+	case s == "/" || strings.HasPrefix(d, s+"/"):
+		return &fs.PathError{Op: "rename", Path: dst, Err: fs.ErrInvalid}
 	}
 	if data, ok := m.files[s]; ok {
 		delete(m.files, s)
@@ -271,15 +325,18 @@ func (m *MemFS) Rename(_ context.Context, src, dst string) error {
 }
 
 // Mkdir implements ufs.FS.
-func (m *MemFS) Mkdir(_ context.Context, name string) error {
-	p, err := clean(name)
+func (m *MemFS) Mkdir(ctx context.Context, name string) error {
+	p, err := prologue(ctx, "mkdir", name)
 	if err != nil {
-		return &fs.PathError{Op: "mkdir", Path: name, Err: err}
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.files[p]; ok {
 		return &fs.PathError{Op: "mkdir", Path: name, Err: fs.ErrExist}
+	}
+	if m.fileAbove(p) != "" {
+		return &fs.PathError{Op: "mkdir", Path: name, Err: ufs.ErrNotDir}
 	}
 	for d := p; ; d = path.Dir(d) {
 		m.dirs[d] = true
