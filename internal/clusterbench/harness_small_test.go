@@ -102,11 +102,11 @@ func TestHarness_Metadata(t *testing.T) {
 	}
 	const perClient = 3
 	for round, stubFirst := range []bool{false, true} {
-		if mt, st, err := m.metaRound(t.Context(), perClient, createOp(round), stubFirst); err != nil || mt <= 0 || st <= 0 {
-			t.Fatalf("create round %d = %v, %v, %v", round, mt, st, err)
+		if rt, err := m.metaRound(t.Context(), perClient, createOp(round), stubFirst); err != nil || rt.master <= 0 || rt.stub <= 0 {
+			t.Fatalf("create round %d = %+v, %v", round, rt, err)
 		}
-		if mt, st, err := m.metaRound(t.Context(), perClient, m.statOp(round), stubFirst); err != nil || mt <= 0 || st <= 0 {
-			t.Fatalf("stat round %d = %v, %v, %v", round, mt, st, err)
+		if rt, err := m.metaRound(t.Context(), perClient, m.statOp(round), stubFirst); err != nil || rt.master <= 0 || rt.stub <= 0 {
+			t.Fatalf("stat round %d = %+v, %v", round, rt, err)
 		}
 	}
 	// The master holds every created file (the stub created none).

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -194,4 +195,44 @@ func skipShort(b *testing.B) {
 	if testing.Short() {
 		b.Skip("clusterbench: cluster benchmarks skipped with -short")
 	}
+}
+
+// pairs collects the durations of the measured part and of its reference, round by
+// round, on a shared machine where one slow round must not decide the figure.
+type pairs struct {
+	measured, ref []time.Duration
+}
+
+// add records one round.
+func (p *pairs) add(measured, ref time.Duration) {
+	p.measured = append(p.measured, measured)
+	p.ref = append(p.ref, ref)
+}
+
+// total returns the sums of the measured and the reference durations.
+func (p *pairs) total() (measured, ref time.Duration) {
+	for i := range p.measured {
+		measured += p.measured[i]
+		ref += p.ref[i]
+	}
+	return measured, ref
+}
+
+// ratio returns the median over the rounds of ref/measured: the measured part's speed
+// relative to its reference (1 is as fast). It is 0 without rounds.
+func (p *pairs) ratio() float64 {
+	r := make([]float64, 0, len(p.measured))
+	for i := range p.measured {
+		if p.measured[i] > 0 {
+			r = append(r, p.ref[i].Seconds()/p.measured[i].Seconds())
+		}
+	}
+	if len(r) == 0 {
+		return 0
+	}
+	slices.Sort(r)
+	if len(r)%2 == 1 {
+		return r[len(r)/2]
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2
 }

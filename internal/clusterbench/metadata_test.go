@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,27 +105,46 @@ func (m *metaEnv) statOp(int) func(ctx context.Context, cl *client.Client, i, j 
 	}
 }
 
+// roundTimes are the wall and CPU times (of the whole process: clients and servers run in
+// it) of one metaRound.
+type roundTimes struct {
+	master, stub       time.Duration
+	masterCPU, stubCPU time.Duration
+}
+
 // metaRound runs perClient operations on every master client and on every stub client,
-// the stub first when stubFirst, and returns both wall times.
-func (m *metaEnv) metaRound(ctx context.Context, perClient int, op func(ctx context.Context, cl *client.Client, i, j int) error, stubFirst bool) (master, stub time.Duration, err error) {
-	runStub := func() error {
-		stub, err = runOps(ctx, m.stub, perClient, op)
+// the stub first when stubFirst, and returns the wall and CPU times of both.
+func (m *metaEnv) metaRound(ctx context.Context, perClient int, op func(ctx context.Context, cl *client.Client, i, j int) error, stubFirst bool) (roundTimes, error) {
+	var rt roundTimes
+	run := func(clients []*client.Client, wall, cpu *time.Duration) error {
+		c0 := processCPU()
+		d, err := runOps(ctx, clients, perClient, op)
+		*wall, *cpu = d, processCPU()-c0
 		return err
 	}
 	if stubFirst {
-		if err := runStub(); err != nil {
-			return 0, 0, fmt.Errorf("stub: %w", err)
+		if err := run(m.stub, &rt.stub, &rt.stubCPU); err != nil {
+			return rt, fmt.Errorf("stub: %w", err)
 		}
 	}
-	if master, err = runOps(ctx, m.clients, perClient, op); err != nil {
-		return 0, 0, err
+	if err := run(m.clients, &rt.master, &rt.masterCPU); err != nil {
+		return rt, err
 	}
 	if !stubFirst {
-		if err := runStub(); err != nil {
-			return 0, 0, fmt.Errorf("stub: %w", err)
+		if err := run(m.stub, &rt.stub, &rt.stubCPU); err != nil {
+			return rt, fmt.Errorf("stub: %w", err)
 		}
 	}
-	return master, stub, nil
+	return rt, nil
+}
+
+// processCPU returns the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkMetadata measures the master's metadata throughput with 16 separate
@@ -150,24 +170,44 @@ func BenchmarkMetadata(b *testing.B) {
 }
 
 // benchOps runs metaRound once per iteration and reports name/s, stub-name/s,
-// master/stub and name/target.
+// master/stub (the median of the rounds' ratios), name/target, and the journal entries
+// the master applied per operation.
 func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name string, op func(round int) func(context.Context, *client.Client, int, int) error) {
-	var master, stub time.Duration
+	var p pairs
+	var masterCPU, stubCPU time.Duration
 	rounds := 0
+	index0 := m.appliedIndex(b)
 	for b.Loop() {
-		mt, st, err := m.metaRound(b.Context(), perClient, op(rounds), rounds%2 == 1)
+		rt, err := m.metaRound(b.Context(), perClient, op(rounds), rounds%2 == 1)
 		if err != nil {
 			b.Fatal(err)
 		}
-		master += mt
-		stub += st
+		p.add(rt.master, rt.stub)
+		masterCPU += rt.masterCPU
+		stubCPU += rt.stubCPU
 		rounds++
 	}
+	master, stub := p.total()
 	ops := float64(rounds * perClient * metaClients)
+	b.ReportMetric(float64(m.appliedIndex(b)-index0)/ops, "journal-entries/op")
+	// CPU per operation does not depend on how much of the machine other processes take:
+	// 2 cores divided by it bounds the ops/s this process could reach here.
+	b.ReportMetric(float64(masterCPU.Microseconds())/ops, "cpu-µs/op")
+	b.ReportMetric(float64(stubCPU.Microseconds())/ops, "stub-cpu-µs/op")
 	b.ReportMetric(ops/master.Seconds(), name+"/s")
 	b.ReportMetric(ops/stub.Seconds(), "stub-"+name+"/s")
-	b.ReportMetric(stub.Seconds()/master.Seconds(), "master/stub")
+	b.ReportMetric(p.ratio(), "master/stub")
 	b.ReportMetric(ops/master.Seconds()/target, name+"/target")
+}
+
+// appliedIndex returns the leader's last applied journal index.
+func (m *metaEnv) appliedIndex(tb testing.TB) uint64 {
+	tb.Helper()
+	info, err := m.sc.MasterInfo(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return info.GetRaftAppliedIndex()
 }
 
 // answers are real answers of the master, replayed by the stub.
