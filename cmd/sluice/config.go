@@ -41,10 +41,19 @@ func envName(flag string) string {
 	return "SLUICE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// perInvocation lists the command groups whose flags act on one invocation (recursive,
+// force, -h …) rather than configure a component. They get no automatic SLUICE_*
+// variable, so that an exported SLUICE_FORCE can never change what `fs rm` does; flags
+// that name their variables themselves (the shared --master) keep them.
+var perInvocation = map[string]bool{"fs": true}
+
 // withEnv gives every flag of cmds (recursively) its SLUICE_* environment variable,
-// unless the flag already names its own.
+// unless the flag already names its own or its command group is perInvocation.
 func withEnv(cmds []*cli.Command) []*cli.Command {
 	for _, c := range cmds {
+		if perInvocation[c.Name] {
+			continue
+		}
 		for _, f := range c.Flags {
 			setEnv(f)
 		}
@@ -226,14 +235,18 @@ func configKeys(cmds []*cli.Command, prefix string) []string {
 			}
 			usage := ""
 			if d, ok := f.(cli.DocGenerationFlag); ok {
-				usage = d.GetUsage()
+				usage = strings.ReplaceAll(d.GetUsage(), "`", "")
 				if v := d.GetDefaultText(); v != "" {
 					usage += " (default " + v + ")"
 				} else if v := d.GetValue(); v != "" {
 					usage += " (default " + v + ")"
 				}
 			}
-			out = append(out, fmt.Sprintf("%s.%s\t%s\t%s", key, name, envName(name), usage))
+			env := "-"
+			if e, ok := f.(interface{ GetEnvVars() []string }); ok && len(e.GetEnvVars()) > 0 {
+				env = strings.Join(e.GetEnvVars(), ",")
+			}
+			out = append(out, fmt.Sprintf("%s.%s\t%s\t%s", key, name, env, usage))
 		}
 		out = append(out, configKeys(c.Subcommands, key)...)
 	}

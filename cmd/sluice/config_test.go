@@ -85,6 +85,23 @@ func TestConfig_MissingExplicitFile(t *testing.T) {
 	}
 }
 
+func TestWithEnv_PerInvocationFlagsGetNone(t *testing.T) {
+	cmds := withEnv([]*cli.Command{{
+		Name: "fs",
+		Subcommands: []*cli.Command{{Name: "rm", Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force"},
+			&cli.StringFlag{Name: "master", EnvVars: []string{"SLUICE_MASTER"}},
+		}}},
+	}})
+	flags := cmds[0].Subcommands[0].Flags
+	if got := flags[0].(*cli.BoolFlag).EnvVars; len(got) != 0 {
+		t.Errorf("fs rm --force got environment variables %v, want none", got)
+	}
+	if got := flags[1].(*cli.StringFlag).EnvVars; len(got) != 1 || got[0] != "SLUICE_MASTER" {
+		t.Errorf("fs rm --master variables = %v, want [SLUICE_MASTER]", got)
+	}
+}
+
 func TestConfigKeys(t *testing.T) {
 	cmds := withEnv([]*cli.Command{{
 		Name: "executor",
