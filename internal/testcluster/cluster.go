@@ -28,6 +28,9 @@ type Config struct {
 	Executors int
 	// MemSize is each executor's MEM capacity in bytes (default 64 MiB).
 	MemSize int64
+	// MemRoot is the directory under which executors get their MEM tiers (default
+	// t.TempDir()); benchmarks put it on a tmpfs. The cluster removes what it creates.
+	MemRoot string
 	// BlockSize is the masters' default block size (default 1 MiB, so small files span
 	// several blocks).
 	BlockSize int64
@@ -113,8 +116,17 @@ func New(t testing.TB, cfg Config) *Cluster {
 
 	c.startMasters()
 	c.WaitForLeader()
+	memRoot := t.TempDir()
+	if cfg.MemRoot != "" {
+		d, err := os.MkdirTemp(cfg.MemRoot, "testcluster-")
+		if err != nil {
+			t.Fatalf("testcluster: %v", err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		memRoot = d
+	}
 	for i := range cfg.Executors {
-		n := &executorNode{idx: i, memDir: filepath.Join(t.TempDir(), fmt.Sprintf("executor-%d-mem", i)), rpcAddr: "127.0.0.1:0"}
+		n := &executorNode{idx: i, memDir: filepath.Join(memRoot, fmt.Sprintf("executor-%d-mem", i)), rpcAddr: "127.0.0.1:0"}
 		c.executors = append(c.executors, n)
 		c.startExecutor(n)
 	}
