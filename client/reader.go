@@ -209,7 +209,7 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 		}
 		blockOff := r.pos - b.GetOffset()
 		want := b.GetBlock().GetLength() - blockOff
-		n, err := r.tryBlock(b.GetBlock().GetBlockId(), want, func(src source, done int64) (int64, error) {
+		n, err := r.tryBlock(b.GetBlock().GetBlockId(), want, true, func(src source, done int64) (int64, error) {
 			if src.kind == sourceShortCircuit {
 				if r.copyBuf == nil {
 					r.copyBuf = make([]byte, min(4<<20, r.info.Length))
@@ -306,7 +306,9 @@ func (r *FileReader) block(id uint64) *sluicepb.FileBlockInfo {
 // readBlock fills p with block id's bytes from offset off; seq keeps a remote stream open
 // for the next sequential Read.
 func (r *FileReader) readBlock(id uint64, p []byte, off int64, seq bool) (int, error) {
-	n, err := r.tryBlock(id, int64(len(p)), func(src source, done int64) (int64, error) {
+	b := r.block(id)
+	endsBlock := b != nil && off+int64(len(p)) == b.GetBlock().GetLength()
+	n, err := r.tryBlock(id, int64(len(p)), endsBlock, func(src source, done int64) (int64, error) {
 		dst := p[done:]
 		if src.kind == sourceShortCircuit {
 			return r.readLocal(src, id, dst, off+done)

@@ -57,6 +57,9 @@ func TestReadTypes_FromUFS(t *testing.T) {
 				if promoted := e.Promotions(id) > 0; promoted != (tt.rt == ReadCachePromote) {
 					t.Errorf("promotions of block 0 = %d with %v", e.Promotions(id), tt.rt)
 				}
+				if host == "" {
+					checkReaderLearnsCache(t, c, cl, e, data, tt.rt)
+				}
 			})
 		}
 	}
@@ -107,5 +110,35 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := cl.Load(ctx, "/missing", LoadOptions{}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Load of a missing path = %v", err)
+	}
+}
+
+// checkReaderLearnsCache checks that a reader which read a whole block from the UFS through
+// the local executor (which cached it) reads that block by short-circuit afterwards,
+// while a partial read leaves later reads going through the executor.
+func checkReaderLearnsCache(t *testing.T, c *clienttest.Cluster, cl *Client, e *clienttest.Executor, data []byte, rt ReadType) {
+	t.Helper()
+	c.DropCopies("/in/data", e)
+	r, err := cl.Open(t.Context(), "/in/data", OpenOptions{ReadType: rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	const bs = 1 << 20
+	before := cl.Stats()
+	block := make([]byte, bs)
+	if _, err := r.ReadAt(block, bs); err != nil || !bytes.Equal(block, data[bs:2*bs]) {
+		t.Fatalf("ReadAt of block 1: %v", err)
+	}
+	small := make([]byte, 1000)
+	if _, err := r.ReadAt(small, bs+5); err != nil || !bytes.Equal(small, data[bs+5:bs+1005]) {
+		t.Fatalf("ReadAt in block 1: %v", err)
+	}
+	after := cl.Stats()
+	if ufs, sc := after.BytesReadUFS-before.BytesReadUFS, after.BytesReadShortCircuit-before.BytesReadShortCircuit; ufs != bs || sc != 1000 {
+		t.Errorf("whole block then a piece: %d bytes from the UFS and %d by short-circuit, want %d and 1000", ufs, sc, bs)
+	}
+	if after.ReadFallbacks != before.ReadFallbacks {
+		t.Errorf("%d fallbacks", after.ReadFallbacks-before.ReadFallbacks)
 	}
 }

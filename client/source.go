@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sluicedata/sluice/api/sluicepb"
 )
 
@@ -50,7 +52,8 @@ const maxLocalBlocks = 8
 // source: short-circuit copies first, then remote copies, then the UFS through an executor
 // (this host's first). When every source failed, the block's locations are fetched again
 // once. Context errors and errors of a WriteTo destination end the read at once.
-func (r *FileReader) tryBlock(id uint64, want int64, read func(src source, done int64) (int64, error)) (int64, error) {
+// endsBlock tells that the read runs to the block's end (see noteCached).
+func (r *FileReader) tryBlock(id uint64, want int64, endsBlock bool, read func(src source, done int64) (int64, error)) (int64, error) {
 	var done int64
 	var last error
 	refreshed := false
@@ -84,6 +87,9 @@ func (r *FileReader) tryBlock(id uint64, want int64, read func(src source, done 
 				// A source that delivers less without an error is broken.
 				err = fmt.Errorf("block %d on %s: %w", id, src.addr, ErrShortBlock)
 			} else {
+				if endsBlock {
+					r.noteCached(id, src)
+				}
 				return done, nil
 			}
 		}
@@ -100,7 +106,10 @@ func (r *FileReader) tryBlock(id uint64, want int64, read func(src source, done 
 			tried = make(map[sourceKey]bool)
 		}
 		tried[src.key()] = true
-		if !isLocalFileErr(err) && !errors.Is(err, os.ErrClosed) {
+		// A short-circuit copy that is not there (yet) stays usable for other reads; a
+		// broken source is avoided from now on.
+		notHere := src.kind == sourceShortCircuit && errors.Is(err, ErrNotFound)
+		if !isLocalFileErr(err) && !errors.Is(err, os.ErrClosed) && !notHere {
 			r.markBad(src, errors.Is(err, ErrUnavailable))
 		}
 		last = err
@@ -166,6 +175,32 @@ func (r *FileReader) nextSource(id uint64, tried map[sourceKey]bool) (source, bo
 		}
 	}
 	return source{}, false, nil
+}
+
+// noteCached records, after a read to the end of block id from the UFS through an
+// executor of this host that caches what it reads, that the executor now holds a copy, so
+// that the reader's next reads of the block take the short-circuit path. Should the
+// executor not have cached it after all, such a read finds it missing and fails over.
+func (r *FileReader) noteCached(id uint64, src source) {
+	if src.kind != sourceUFS || r.readType == ReadNoCache || !r.c.shortCircuitOK(src.host, src.addr) {
+		return
+	}
+	r.bmu.Lock()
+	defer r.bmu.Unlock()
+	for i, b := range r.blocks {
+		if b.GetBlock().GetBlockId() != id {
+			continue
+		}
+		for _, loc := range b.GetLocations() {
+			if loc.GetRpcAddress() == src.addr {
+				return
+			}
+		}
+		nb := proto.Clone(b).(*sluicepb.FileBlockInfo)
+		nb.Locations = append([]*sluicepb.BlockLocation{{RpcAddress: src.addr, Host: src.host}}, nb.Locations...)
+		r.blocks[i] = nb
+		return
+	}
 }
 
 // refresh asks the master for the file's blocks again.
