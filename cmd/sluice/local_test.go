@@ -285,3 +285,20 @@ func dumpLogs(t *testing.T, dir string) {
 		t.Logf("==> %s <==\n%s", e.Name(), b)
 	}
 }
+
+func TestLockDataDir(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDataDir(dir); !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Fatalf("second lock: %v, want EWOULDBLOCK", err)
+	}
+	unlock()
+	unlock, err = lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock()
+}
