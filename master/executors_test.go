@@ -201,7 +201,7 @@ func TestMaster_LostFileWithLineage(t *testing.T) {
 		t.Fatal("job output not LOST")
 	}
 	// Waiting for a recompute that does not come ends with FILE_LOST naming the job.
-	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err = tm.fs.GetBlockLocations(wctx, &sluicepb.GetBlockLocationsRequest{Path: "/out", WaitForRecompute: true})
 	st, _ := status.FromError(err)

@@ -170,7 +170,7 @@ func TestMaster_PersistWaitTimeout(t *testing.T) {
 	e.register()
 	writeFile(t, tm, e, "/slow", []byte("never persisted"), sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
 	// No executor answers PERSIST_FILES: the wait runs out with TIMEOUT.
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	_, err := tm.fs.Persist(ctx, &sluicepb.PersistRequest{Path: "/slow", Wait: true})
 	// The master answers just before the deadline, so the caller sees TIMEOUT.
