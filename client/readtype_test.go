@@ -10,7 +10,7 @@ import (
 )
 
 func TestReadTypes_FromUFS(t *testing.T) {
-	const size = 2*1<<20 + 5 // the fake's default block size is 1 MiB
+	const size = 2*testBlockSize + 5
 	tests := []struct {
 		rt         ReadType
 		wantCached bool
@@ -23,7 +23,7 @@ func TestReadTypes_FromUFS(t *testing.T) {
 	for _, tt := range tests {
 		for _, host := range []string{"", "node-b"} {
 			t.Run(tt.rt.String()+"/host="+host, func(t *testing.T) {
-				c := clienttest.New(t, clienttest.Options{Executors: []clienttest.ExecutorOptions{{Host: host}}})
+				c := clienttest.New(t, clienttest.Options{BlockSize: testBlockSize, Executors: []clienttest.ExecutorOptions{{Host: host}}})
 				cl := newClient(t, c, nil)
 				data := payload(size, 8)
 				c.PutUFS("mem:///root/in/data", data)
@@ -124,7 +124,7 @@ func checkReaderLearnsCache(t *testing.T, c *clienttest.Cluster, cl *Client, e *
 		t.Fatal(err)
 	}
 	defer r.Close()
-	const bs = 1 << 20
+	const bs = testBlockSize
 	before := cl.Stats()
 	block := make([]byte, bs)
 	if _, err := r.ReadAt(block, bs); err != nil || !bytes.Equal(block, data[bs:2*bs]) {
