@@ -185,7 +185,7 @@ type localCluster struct {
 // runLocalCluster runs the local cluster until ctx ends, then stops the executors and
 // the master and returns nil, or the error that kept the cluster from starting or
 // stopped it.
-func runLocalCluster(ctx context.Context, opts localOptions) (err error) {
+func runLocalCluster(ctx context.Context, opts localOptions) error {
 	if err := opts.validate(); err != nil {
 		return err
 	}
