@@ -132,20 +132,23 @@ type proc struct {
 	// done is closed once the process has exited; waitErr is Wait's error then.
 	done    chan struct{}
 	waitErr error
+	// childrenIn, when set, is the working directory of the process's children (the
+	// executors of `sluice local` run in its data directory): any sluice process still
+	// running there once the process is gone is a leftover.
+	childrenIn string
 	// afterExit runs in the cleanup, once the process and its leftovers are gone.
 	afterExit []func()
 }
 
-// startProc starts the sluice binary with args in dir, and registers a cleanup that
-// kills it (SIGKILL) if it still runs, then every other sluice process whose working
-// directory is under root (children that outlived it), and prints its outputs if the
-// test failed.
-func startProc(t testing.TB, name, root, dir string, env []string, args ...string) *proc {
-	t.Helper()
+// startProc starts the sluice binary with args in dir, its outputs going to
+// dir/<name>.stdout and .stderr, and registers a cleanup that kills it (SIGKILL) if it
+// still runs, then the processes it left behind (see childrenIn), and prints its
+// outputs if the test failed.
+func startProc(t testing.TB, name, dir string, env []string, args ...string) *proc {
 	p := &proc{
 		name:    name,
-		outPath: filepath.Join(root, name+".stdout"),
-		errPath: filepath.Join(root, name+".stderr"),
+		outPath: filepath.Join(dir, name+".stdout"),
+		errPath: filepath.Join(dir, name+".stderr"),
 		done:    make(chan struct{}),
 	}
 	stdout, err := os.Create(p.outPath)
@@ -171,7 +174,9 @@ func startProc(t testing.TB, name, root, dir string, env []string, args ...strin
 	}()
 	t.Cleanup(func() {
 		p.kill()
-		killLeftovers(t, root)
+		if p.childrenIn != "" {
+			killLeftovers(t, p.childrenIn)
+		}
 		if t.Failed() {
 			t.Logf("%s (pid %d) %s", p.name, p.pid(), strings.Join(args, " "))
 			dumpFile(t, p.outPath)

@@ -37,13 +37,14 @@ var (
 
 // startLocal starts `sluice <args>` (a `local` command line, as a user types it) in dir
 // on free ports (--master-port, --web-port and --executor-port 0) and waits until its banner is printed and the master lists every executor as
-// live. root is the test's directory, which leftovers are looked for under.
-func startLocal(t testing.TB, root, dir string, executors int, args ...string) *localCluster {
+// live.
+func startLocal(t testing.TB, dir string, executors int, args ...string) *localCluster {
 	t.Helper()
 	args = append(slices.Clone(args), "--master-port", "0", "--web-port", "0", "--executor-port", "0",
 		"--executors", fmt.Sprint(executors))
 	lc := &localCluster{dir: dir, dataDir: filepath.Join(dir, "sluice-data")}
-	lc.p = startProc(t, "local-"+fmt.Sprint(time.Now().UnixNano()), root, dir, sluiceEnv(), args...)
+	lc.p = startProc(t, "local-"+fmt.Sprint(time.Now().UnixNano()), dir, sluiceEnv(), args...)
+	lc.p.childrenIn = lc.dataDir
 	lc.p.afterExit = append(lc.p.afterExit, func() {
 		logs, _ := filepath.Glob(filepath.Join(lc.dataDir, "logs", "*.log"))
 		if t.Failed() {
@@ -147,8 +148,8 @@ func liveExecutors(r *sluicepb.GetReportResponse) []*sluicepb.ExecutorInfo {
 }
 
 // interrupt sends SIGINT (Ctrl-C) and checks that the cluster stops cleanly: exit 0,
-// "stopped" printed, and no process of it left under root.
-func (lc *localCluster) interrupt(t testing.TB, root string) {
+// "stopped" printed, and no executor left running in its data directory.
+func (lc *localCluster) interrupt(t testing.TB) {
 	t.Helper()
 	if err := lc.p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -159,8 +160,8 @@ func (lc *localCluster) interrupt(t testing.TB, root string) {
 	if out := lc.p.stdout(); !strings.HasSuffix(out, "stopped\n") {
 		t.Errorf("sluice local did not print \"stopped\" last:\n%s", out)
 	}
-	if !waitNoProcs(root, 10*time.Second) {
-		t.Fatalf("sluice processes still run in %s after sluice local stopped: %v", root, sluiceProcs(root))
+	if !waitNoProcs(lc.dataDir, 10*time.Second) {
+		t.Fatalf("sluice processes still run in %s after sluice local stopped: %v", lc.dataDir, sluiceProcs(lc.dataDir))
 	}
 }
 
@@ -194,19 +195,19 @@ func TestLocal_StartsQuickly(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
 	dir := t.TempDir()
-	lc := startLocal(t, dir, dir, 2, "local")
+	lc := startLocal(t, dir, 2, "local")
 	lc.mustSluice(t, "fs", "ls", "/")
 	if r := lc.report(t); !r.GetMaster().GetIsLeader() {
 		t.Errorf("the master does not lead: %v", r.GetMaster())
 	}
-	lc.interrupt(t, dir)
+	lc.interrupt(t)
 }
 
 func TestLocal_ExecutorKill(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
 	dir := t.TempDir()
-	lc := startLocal(t, dir, dir, 2, "local")
+	lc := startLocal(t, dir, 2, "local")
 	data := writeRandom(t, dir, "data.bin", 300<<10)
 	lc.mustSluice(t, "fs", "put", "--write-type", "CACHE_THROUGH", "data.bin", "/persisted.bin")
 	lc.mustSluice(t, "fs", "put", "--write-type", "MUST_CACHE", "data.bin", "/cached.bin")
@@ -282,14 +283,14 @@ func TestLocal_ExecutorKill(t *testing.T) {
 	if st := lc.mustSluice(t, "fs", "stat", "-f", "%p %b", "/persisted.bin"); st != fmt.Sprintf("PERSISTED %d\n", len(data)) {
 		t.Errorf("fs stat -f '%%p %%b' /persisted.bin = %q", st)
 	}
-	lc.interrupt(t, dir)
+	lc.interrupt(t)
 }
 
 func TestLocal_RestartKeepsData(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
 	dir := t.TempDir()
-	lc := startLocal(t, dir, dir, 2, "local")
+	lc := startLocal(t, dir, 2, "local")
 	cached := writeRandom(t, dir, "cached.bin", 200<<10)
 	persisted := writeRandom(t, dir, "persisted.bin", 100<<10)
 	lc.mustSluice(t, "fs", "mkdir", "-p", "/keep/deep")
@@ -297,9 +298,9 @@ func TestLocal_RestartKeepsData(t *testing.T) {
 	lc.mustSluice(t, "fs", "put", "-t", "CACHE_THROUGH", "persisted.bin", "/keep/deep/persisted.bin")
 	lc.mustSluice(t, "fs", "mv", "/keep/cached.bin", "/keep/renamed.bin")
 	wantLs := lc.mustSluice(t, "fs", "ls", "-R", "/keep")
-	lc.interrupt(t, dir)
+	lc.interrupt(t)
 
-	lc = startLocal(t, dir, dir, 2, "local")
+	lc = startLocal(t, dir, 2, "local")
 	if got := lc.mustSluice(t, "fs", "ls", "-R", "/keep"); got != wantLs {
 		t.Errorf("fs ls -R /keep after the restart:\n%s\nbefore:\n%s", got, wantLs)
 	}
@@ -318,7 +319,7 @@ func TestLocal_RestartKeepsData(t *testing.T) {
 	if r := lc.report(t); len(r.GetLostFiles()) != 0 || r.GetPersistence().GetLost() != 0 {
 		t.Errorf("files lost over a clean restart: %v", r.GetLostFiles())
 	}
-	lc.interrupt(t, dir)
+	lc.interrupt(t)
 }
 
 // BenchmarkLocalStartup measures the time from the exec of `sluice local` (no flags
@@ -333,7 +334,7 @@ func BenchmarkLocalStartup(b *testing.B) {
 		env := sluiceEnv(masterEnv(master))
 		_, port, _ := strings.Cut(master, ":")
 		b.StartTimer()
-		p := startProc(b, "local", dir, dir, sluiceEnv(), "local", "--master-port", port, "--web-port", "0", "--executor-port", "0")
+		p := startProc(b, "local", dir, sluiceEnv(), "local", "--master-port", port, "--web-port", "0", "--executor-port", "0")
 		eventually(b, waitLong, "fs ls / succeeds", func() error {
 			if p.exited() {
 				b.Fatalf("sluice local exited: %s", p.stderr())
@@ -345,6 +346,7 @@ func BenchmarkLocalStartup(b *testing.B) {
 		})
 		b.StopTimer()
 		lc := &localCluster{p: p, dir: dir, dataDir: filepath.Join(dir, "sluice-data")}
+		p.childrenIn = lc.dataDir
 		eventually(b, waitLong, "the banner", func() error {
 			if !strings.Contains(p.stdout(), "Press Ctrl-C to stop.") {
 				return fmt.Errorf("no banner yet")
@@ -354,7 +356,7 @@ func BenchmarkLocalStartup(b *testing.B) {
 		for _, m := range bannerMem.FindAllStringSubmatch(p.stdout(), -1) {
 			lc.memDirs = append(lc.memDirs, m[1])
 		}
-		lc.interrupt(b, dir)
+		lc.interrupt(b)
 		lc.removeMemDirs()
 		b.StartTimer()
 	}

@@ -53,7 +53,7 @@ type masterRunner struct {
 
 func (m *masterRunner) start() {
 	m.n++
-	m.cur = startProc(m.t, "master-"+strconv.Itoa(m.n), m.dir, m.dir, sluiceEnv(), m.args...)
+	m.cur = startProc(m.t, "master-"+strconv.Itoa(m.n), m.dir, sluiceEnv(), m.args...)
 }
 
 // killAndRestart kills the running master with SIGKILL, waits for its end and starts

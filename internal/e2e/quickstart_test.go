@@ -212,7 +212,7 @@ func TestLocal_Quickstart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "README.md"), readme, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lc := startLocal(t, dir, dir, 2, steps[0].args...)
+	lc := startLocal(t, dir, 2, steps[0].args...)
 	out := lc.p.stdout()
 	checkOutput(t, steps[0], lc.master, out[:strings.Index(out, "Press Ctrl-C to stop.\n")+len("Press Ctrl-C to stop.\n")])
 	for _, step := range steps[1:] {
@@ -225,7 +225,7 @@ func TestLocal_Quickstart(t *testing.T) {
 		}
 		checkOutput(t, step, lc.master, r.stdout)
 	}
-	lc.interrupt(t, dir)
+	lc.interrupt(t)
 }
 
 func TestParseQuickstart(t *testing.T) {
