@@ -27,7 +27,7 @@ BENCH ?= .
 BENCHTIME ?= 3x
 bench:
 	SLUICE_MINIO_BIN="$$(. scripts/tools.sh && ensure_minio)" \
-		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./blocks/... ./ufs/...
+		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./blocks/... ./ufs/... ./internal/clusterbench/... ./client/... ./executor/...
 
 clean:
 	rm -rf bin

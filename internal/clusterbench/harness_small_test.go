@@ -4,8 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"testing"
-	"time"
 
 	"github.com/sluicedata/sluice/client"
 )
@@ -63,21 +63,24 @@ func TestHarness_Reads(t *testing.T) {
 func TestHarness_Writes(t *testing.T) {
 	e := newEnv(t, envConfig{memSize: 4 * smallSize, blockSize: smallBlock})
 	data := payload(smallSize, 3)
-	times := writeTimes{close: map[client.WriteType]time.Duration{}}
+	times := newWriteTimes()
 	before := e.sc.Stats()
 	const rounds = 2
 	for round := range rounds {
-		if err := e.writeRound(t.Context(), data, round, &times); err != nil {
+		if err := e.writeRound(t.Context(), data, round, times); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 	}
-	for _, wt := range writeTypes {
-		if times.close[wt] <= 0 {
-			t.Errorf("%v: no time measured", wt)
+	for _, row := range writeRows {
+		if got := times.rows[row]; len(got) != rounds || slices.Min(got) <= 0 {
+			t.Errorf("%s: durations %v, want %d positive ones", row, got, rounds)
 		}
 	}
-	if times.asyncDurable < times.close[client.WriteAsyncThrough] {
-		t.Errorf("ASYNC_THROUGH durable after %v, before its close (%v)", times.asyncDurable, times.close[client.WriteAsyncThrough])
+	if times.asyncDurable < times.total(client.WriteAsyncThrough.String()) {
+		t.Errorf("ASYNC_THROUGH durable after %v, before its close (%v)", times.asyncDurable, times.total(client.WriteAsyncThrough.String()))
+	}
+	if r := times.ratio(client.WriteMustCache.String(), client.WriteThrough.String()); r <= 0 {
+		t.Errorf("mustcache/through = %v, want > 0", r)
 	}
 	after := e.sc.Stats()
 	if got, want := after.BytesWrittenShortCircuit-before.BytesWrittenShortCircuit, int64(3*rounds*smallSize); got != want {
