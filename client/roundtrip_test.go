@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"sync"
 	"testing"
@@ -51,6 +52,9 @@ func checkWritten(t *testing.T, c *clienttest.Cluster, cl *Client, before Stats,
 	t.Helper()
 	if !info.Complete || info.Length != int64(len(data)) {
 		t.Fatalf("after Close: complete=%v length=%d, want complete with %d bytes", info.Complete, info.Length, len(data))
+	}
+	if want := crc32.Checksum(data, castagnoli); !info.HasContentCRC32C || info.ContentCRC32C != want {
+		t.Errorf("content CRC32C = %08x (set %v), want %08x", info.ContentCRC32C, info.HasContentCRC32C, want)
 	}
 	wantBlocks := (len(data) + testBlockSize - 1) / testBlockSize
 	if len(info.BlockIDs) != wantBlocks {

@@ -259,6 +259,9 @@ func (w *FileWriter) Close() error {
 			}
 		}
 		req.Blocks = w.blocks
+		if crc, ok := contentCRC(w.blocks); ok {
+			req.ContentCrc32C = proto.Uint32(crc)
+		}
 	}
 	var resp *sluicepb.CompleteFileResponse
 	err := w.c.fsMaster(w.ctx, callOpts{}, func(ctx context.Context, m sluicepb.FileSystemMasterClient) (err error) {
@@ -431,4 +434,16 @@ func spreadExecutors(execs []*sluicepb.ExecutorInfo, c *Client, idx int) []*slui
 		remote = append(remote[k:len(remote):len(remote)], remote[:k]...)
 	}
 	return append(local, remote...)
+}
+
+// contentCRC derives the whole file's CRC32C from its blocks' checksums; ok is false when
+// a block has none.
+func contentCRC(blocks []*sluicepb.BlockInfo) (crc uint32, ok bool) {
+	for _, b := range blocks {
+		if b.Crc32C == nil {
+			return 0, false
+		}
+		crc = crc32cCombine(crc, b.GetCrc32C(), b.GetLength())
+	}
+	return crc, true
 }
