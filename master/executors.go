@@ -51,6 +51,8 @@ func blockKnown(v *state.View, b *sluicepb.StoredBlock) bool {
 	return i < in.BlockCount() && b.GetLength() == blockLen(in, int(i))
 }
 
+// RegisterExecutor admits an executor with the blocks it holds; blocks the namespace
+// does not know are returned for deletion (see blockKnown).
 func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.RegisterExecutorRequest) (*sluicepb.RegisterExecutorResponse, error) {
 	m := s.m
 	info := req.GetExecutor()
@@ -88,6 +90,9 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID()}, nil
 }
 
+// Heartbeat applies an executor's usage and block changes and answers its pending
+// commands (REMOVE_BLOCKS, FREE, PERSIST_FILES), NOTHING when there are none, or
+// REGISTER when the executor is unknown or was declared lost.
 func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatRequest) (*sluicepb.HeartbeatResponse, error) {
 	m := s.m
 	for _, b := range req.GetAddedBlocks() {
@@ -115,6 +120,9 @@ func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatR
 	return &sluicepb.HeartbeatResponse{Commands: res.commands}, nil
 }
 
+// CommitBlock records a written block's copy, length and checksum. The block's file
+// must exist; for a COMPLETE file (a cached copy read from the UFS or another executor)
+// the length, and the checksum of existing copies, must match.
 func (s *executorServer) CommitBlock(_ context.Context, req *sluicepb.CommitBlockRequest) (*sluicepb.CommitBlockResponse, error) {
 	m := s.m
 	sb := &sluicepb.StoredBlock{BlockId: req.GetBlockId(), Length: req.GetLength(), Tier: req.GetTier(), Crc32C: req.GetCrc32C()}
@@ -151,6 +159,7 @@ func (s *executorServer) CommitBlock(_ context.Context, req *sluicepb.CommitBloc
 	return &sluicepb.CommitBlockResponse{}, nil
 }
 
+// ReportPersisted takes the outcome of a persist task (see Master.persisted).
 func (s *executorServer) ReportPersisted(ctx context.Context, req *sluicepb.ReportPersistedRequest) (*sluicepb.ReportPersistedResponse, error) {
 	m := s.m
 	if req.GetFileId() < state.FirstID || req.GetFileId() > state.MaxID {

@@ -33,6 +33,7 @@ func filesUnder(v *state.View, p string, recursive bool) (state.Inode, []state.I
 	return in, files, err
 }
 
+// Free drops cached copies (see Master.free for the rules).
 func (s *fsServer) Free(ctx context.Context, req *sluicepb.FreeRequest) (*sluicepb.FreeResponse, error) {
 	p, err := cleanPath(req.GetPath())
 	if err != nil {
@@ -96,6 +97,10 @@ func (m *Master) free(ctx context.Context, p string, recursive, forced bool) (fi
 	return files, copies, nil
 }
 
+// Persist schedules the checkpoint of a file or of a directory's files and, with wait,
+// waits for them (see waitPersisted). LOST files fail with FILE_LOST, files under a
+// read-only mount with READ_ONLY_MOUNT, an INCOMPLETE file named directly with
+// FILE_INCOMPLETE; incomplete files inside a directory are skipped.
 func (s *fsServer) Persist(ctx context.Context, req *sluicepb.PersistRequest) (*sluicepb.PersistResponse, error) {
 	m := s.m
 	p, err := cleanPath(req.GetPath())

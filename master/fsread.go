@@ -38,6 +38,7 @@ func (m *Master) loadFor(ctx context.Context, path string, t sluicepb.LoadMetada
 	return p, lt, nil
 }
 
+// GetStatus returns one path's metadata, loading it from the UFS per load_metadata.
 func (s *fsServer) GetStatus(ctx context.Context, req *sluicepb.GetStatusRequest) (*sluicepb.GetStatusResponse, error) {
 	m := s.m
 	p, _, err := m.loadFor(ctx, req.GetPath(), req.GetLoadMetadata(), false)
@@ -52,6 +53,8 @@ func (s *fsServer) GetStatus(ctx context.Context, req *sluicepb.GetStatusRequest
 	return &sluicepb.GetStatusResponse{File: m.fileInfo(v, in)}, nil
 }
 
+// ListStatus lists a directory (its subtree with recursive; a file lists itself), sorted
+// by path, loading UFS metadata per load_metadata.
 func (s *fsServer) ListStatus(ctx context.Context, req *sluicepb.ListStatusRequest) (*sluicepb.ListStatusResponse, error) {
 	m := s.m
 	p, lt, err := m.loadFor(ctx, req.GetPath(), req.GetLoadMetadata(), true)
@@ -93,6 +96,9 @@ func (s *fsServer) ListStatus(ctx context.Context, req *sluicepb.ListStatusReque
 	return &sluicepb.ListStatusResponse{Files: out}, nil
 }
 
+// GetBlockLocations returns a complete file's blocks in a range with their live copies
+// (fastest tier first) and, for PERSISTED files, their UFS source. A LOST file is answered
+// at once unless wait_for_recompute asks to wait for its recompute.
 func (s *fsServer) GetBlockLocations(ctx context.Context, req *sluicepb.GetBlockLocationsRequest) (*sluicepb.GetBlockLocationsResponse, error) {
 	m := s.m
 	p, err := cleanPath(req.GetPath())

@@ -50,6 +50,7 @@ func (m *Master) masterInfo() *sluicepb.GetMasterInfoResponse {
 	return info
 }
 
+// GetMasterInfo describes this master and the Raft cluster; followers answer it too.
 func (s *metaServer) GetMasterInfo(context.Context, *sluicepb.GetMasterInfoRequest) (*sluicepb.GetMasterInfoResponse, error) {
 	return s.m.masterInfo(), nil
 }
@@ -120,6 +121,7 @@ func (m *Master) report(includeLost bool, maxLost int) *sluicepb.GetReportRespon
 	return r
 }
 
+// GetReport summarizes executors, capacity, the namespace and lost files.
 func (s *metaServer) GetReport(_ context.Context, req *sluicepb.GetReportRequest) (*sluicepb.GetReportResponse, error) {
 	if req.GetMaxLostFiles() < 0 {
 		return nil, invalidf("max_lost_files %d", req.GetMaxLostFiles())
@@ -127,6 +129,7 @@ func (s *metaServer) GetReport(_ context.Context, req *sluicepb.GetReportRequest
 	return s.m.report(req.GetIncludeLostExecutors(), int(req.GetMaxLostFiles())), nil
 }
 
+// ListExecutors lists the executors by ID, LOST ones with include_lost.
 func (s *metaServer) ListExecutors(_ context.Context, req *sluicepb.ListExecutorsRequest) (*sluicepb.ListExecutorsResponse, error) {
 	return &sluicepb.ListExecutorsResponse{Executors: s.m.blocks.list(req.GetIncludeLost())}, nil
 }

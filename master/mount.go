@@ -13,6 +13,8 @@ import (
 	"github.com/sluicedata/sluice/ufs"
 )
 
+// Mount mounts a UFS at a new (or empty) directory after opening it through the
+// registry and checking that its root is a directory.
 func (s *fsServer) Mount(ctx context.Context, req *sluicepb.MountRequest) (*sluicepb.MountResponse, error) {
 	m := s.m
 	p, err := cleanPath(req.GetPath())
@@ -97,6 +99,7 @@ func mountInfo(mt state.Mount, withOptions bool) *sluicepb.MountPointInfo {
 	return mi
 }
 
+// Unmount removes a mount point and the metadata below it; the UFS is untouched.
 func (s *fsServer) Unmount(ctx context.Context, req *sluicepb.UnmountRequest) (*sluicepb.UnmountResponse, error) {
 	m := s.m
 	p, err := cleanPath(req.GetPath())
@@ -127,6 +130,7 @@ func (s *fsServer) Unmount(ctx context.Context, req *sluicepb.UnmountRequest) (*
 	return &sluicepb.UnmountResponse{}, nil
 }
 
+// GetMountTable lists the mounts, "/" first; options only on request.
 func (s *fsServer) GetMountTable(_ context.Context, req *sluicepb.GetMountTableRequest) (*sluicepb.GetMountTableResponse, error) {
 	var out []*sluicepb.MountPointInfo
 	for _, mt := range s.m.st.View().Mounts() {

@@ -38,6 +38,9 @@ func (m *Master) group(g string) string {
 	return g
 }
 
+// CreateFile creates an INCOMPLETE file after loading its parent's UFS metadata. An
+// existing path fails with ALREADY_EXISTS unless overwrite replaces a COMPLETE file or a
+// job claims its own INCOMPLETE placeholder. THROUGH answers with the UFS target.
 func (s *fsServer) CreateFile(ctx context.Context, req *sluicepb.CreateFileRequest) (*sluicepb.CreateFileResponse, error) {
 	m := s.m
 	p, err := cleanPath(req.GetPath())
@@ -166,6 +169,8 @@ func (m *Master) takeWriteType(in state.Inode) sluicepb.WriteType {
 	return sluicepb.WriteType_WRITE_TYPE_ASYNC_THROUGH
 }
 
+// CompleteFile seals a file after checking its blocks against the executors' commits;
+// ASYNC_THROUGH files are then scheduled for a checkpoint (TO_BE_PERSISTED).
 func (s *fsServer) CompleteFile(ctx context.Context, req *sluicepb.CompleteFileRequest) (*sluicepb.CompleteFileResponse, error) {
 	m := s.m
 	p, err := cleanPath(req.GetPath())
@@ -255,6 +260,8 @@ func (m *Master) checkCompleteBlocks(in state.Inode, req *sluicepb.CompleteFileR
 	return nil
 }
 
+// CreateDirectory creates a directory; THROUGH and CACHE_THROUGH also create it in the
+// UFS before journaling.
 func (s *fsServer) CreateDirectory(ctx context.Context, req *sluicepb.CreateDirectoryRequest) (*sluicepb.CreateDirectoryResponse, error) {
 	m := s.m
 	p, err := cleanPath(req.GetPath())
@@ -312,6 +319,8 @@ func (s *fsServer) CreateDirectory(ctx context.Context, req *sluicepb.CreateDire
 	return &sluicepb.CreateDirectoryResponse{File: m.fileInfo(m.st.View(), res.Inode)}, nil
 }
 
+// Delete removes a path (from the UFS too unless sluice_only) and has the executors
+// drop the blocks of the removed files.
 func (s *fsServer) Delete(ctx context.Context, req *sluicepb.DeleteRequest) (*sluicepb.DeleteResponse, error) {
 	p, err := cleanPath(req.GetPath())
 	if err != nil {
@@ -414,6 +423,7 @@ func (m *Master) dropRemoved(removed []state.Inode) {
 	}
 }
 
+// Rename moves a path within one mount, moving its UFS copy first when it has one.
 func (s *fsServer) Rename(ctx context.Context, req *sluicepb.RenameRequest) (*sluicepb.RenameResponse, error) {
 	m := s.m
 	src, err := cleanPath(req.GetSrc())
@@ -484,6 +494,8 @@ func (s *fsServer) Rename(ctx context.Context, req *sluicepb.RenameRequest) (*sl
 	return &sluicepb.RenameResponse{File: m.fileInfo(m.st.View(), res.Inode)}, nil
 }
 
+// SetAttribute changes the attributes that are set in the request (optional fields),
+// on the path or, with recursive, its whole subtree.
 func (s *fsServer) SetAttribute(ctx context.Context, req *sluicepb.SetAttributeRequest) (*sluicepb.SetAttributeResponse, error) {
 	m := s.m
 	p, err := cleanPath(req.GetPath())
