@@ -161,7 +161,7 @@ func (aliasCodec) Unmarshal(data mem.BufferSlice, v any) error {
 }
 
 // rawServer serves data to every connection over plain TCP in 1 MiB writes.
-func rawServer(b *testing.B, data []byte) (string, func()) {
+func rawServer(b testing.TB, data []byte) (string, func()) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -186,7 +186,7 @@ func rawServer(b *testing.B, data []byte) (string, func()) {
 }
 
 // rawRead reads a whole rawServer stream in 1 MiB reads and returns its length.
-func rawRead(b *testing.B, addr string) int64 {
+func rawRead(b testing.TB, addr string) int64 {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)

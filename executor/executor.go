@@ -112,7 +112,7 @@ func (e *Executor) dialOptions() []grpc.DialOption {
 		opts = append(opts, grpc.WithInitialConnWindowSize(e.cfg.ConnWindow))
 	}
 	if e.cfg.IOBufferSize > 0 {
-		opts = append(opts, grpc.WithReadBufferSize(e.cfg.IOBufferSize), grpc.WithWriteBufferSize(e.cfg.IOBufferSize))
+		opts = append(opts, grpc.WithReadBufferSize(e.cfg.IOBufferSize), grpc.WithWriteBufferSize(e.cfg.IOBufferSize), grpc.WithSharedWriteBuffer(true))
 	}
 	return opts
 }
@@ -134,7 +134,7 @@ func (e *Executor) serverOptions() []grpc.ServerOption {
 		opts = append(opts, grpc.InitialConnWindowSize(e.cfg.ConnWindow))
 	}
 	if e.cfg.IOBufferSize > 0 {
-		opts = append(opts, grpc.ReadBufferSize(e.cfg.IOBufferSize), grpc.WriteBufferSize(e.cfg.IOBufferSize))
+		opts = append(opts, grpc.ReadBufferSize(e.cfg.IOBufferSize), grpc.WriteBufferSize(e.cfg.IOBufferSize), grpc.SharedWriteBuffer(true))
 	}
 	return opts
 }

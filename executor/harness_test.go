@@ -76,7 +76,7 @@ func startExecutor(t testing.TB, cfg Config) (e *Executor, stop func()) {
 // blockClient dials an executor's BlockService.
 func blockClient(t testing.TB, addr string, opts ...grpc.DialOption) sluicepb.BlockServiceClient {
 	t.Helper()
-	w, bs := int32(8<<20), 256<<10
+	w, bs := int32(1<<20), 256<<10
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
 		grpc.WithInitialWindowSize(w), grpc.WithInitialConnWindowSize(2 * w),
