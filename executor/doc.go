@@ -50,7 +50,9 @@
 //     CreateLocalBlock belongs to the client_id of its request; a client that makes no call
 //     with that client_id for Config.LocalLockTimeout (default 10 minutes) loses them:
 //     locks are released, temporary blocks aborted. A client reading one block for longer
-//     than that must make another call (e.g. open its next block) to keep its session.
+//     than that must make another call (e.g. open its next block) to keep its session;
+//     a lock taken without a client_id expires Config.LocalLockTimeout after it was taken.
+//     Locks are released and temporary blocks aborted when Run ends.
 //   - UFS access: requests carry the file's full URI and its mount options. The executor
 //     splits a URI into the FS of its scheme and authority (file:///, s3://bucket/) and the
 //     path within it, opens that FS once per authority and options through the Registry,

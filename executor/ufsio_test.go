@@ -244,3 +244,29 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+func TestExecutor_StopDuringUFSLoad(t *testing.T) {
+	fsys := newMemFS()
+	fsys.put("/slow", make([]byte, 1000))
+	fsys.gate = make(chan struct{}) // never opened: the load hangs in the UFS
+	m := startFakeMaster(t, "127.0.0.1:0")
+	cfg := testConfig(t, []string{m.addr}, 8<<20)
+	cfg.UFS = fsys.registry()
+	e, stop := startExecutor(t, cfg)
+	registered(t, e)
+	c := blockClient(t, e.Addr())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := readBlock(ctx, c, &sluicepb.ReadBlockRequest{BlockId: sluicepb.NewBlockID(15, 0),
+			Ufs: &sluicepb.UfsBlockSource{File: &sluicepb.UfsFile{Uri: "mem://b/slow"}, Length: 1000}})
+		done <- err
+	}()
+	waitFor(t, "the load to reach the UFS", func() bool { return fsys.opens.Load() == 1 })
+	// The reader gives up; the shared load goes on until the executor stops.
+	cancel()
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Fatalf("cancelled read: %v", err)
+	}
+	stop()
+}
