@@ -44,7 +44,8 @@ type Master struct {
 	ids atomic.Pointer[state.IDAllocator]
 	// ready is true while this master leads and has caught up with the journal.
 	ready atomic.Bool
-	// serving is true while the servers run (for /healthz).
+	// serving is true while the servers run (for /healthz); it is set after j, so a
+	// goroutine that sees it true may use j.
 	serving atomic.Bool
 	// done is closed when Run starts shutting down; long waits in handlers end then.
 	done     chan struct{}
@@ -387,6 +388,10 @@ func (m *Master) leaderRPC(raftAddr string) string {
 // and un-persisted files left without a copy become LOST. It fails with ErrNotFound for
 // an unknown executor and a NOT_LEADER or ErrUnavailable error off the leader.
 func (m *Master) ReportExecutorLost(ctx context.Context, executorOrTaskID string) error {
+	if !m.serving.Load() {
+		// Run has not opened the journal yet (or is stopping).
+		return fmt.Errorf("master not running: %w", ErrUnavailable)
+	}
 	if err := m.checkLeader(); err != nil {
 		return err
 	}

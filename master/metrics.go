@@ -66,7 +66,7 @@ func newMetrics(m *Master, reg *prometheus.Registry) (*metrics, error) {
 	}
 	raftState := func(s string) func() float64 {
 		return func() float64 {
-			if m.j != nil && strings.EqualFold(m.j.Stats()["state"], s) {
+			if m.serving.Load() && strings.EqualFold(m.j.Stats()["state"], s) {
 				return 1
 			}
 			return 0
