@@ -98,8 +98,8 @@ func ParseReadType(s string) (ReadType, error) {
 }
 
 // Config configures a Client. Start from DefaultConfig and change what you need; New
-// fills zero fields with their defaults, except the booleans and RPCTimeout, whose zero
-// values mean something (off, no timeout).
+// fills zero fields with their defaults, except the booleans, RPCTimeout and
+// StreamIdleTimeout, whose zero values mean something (off, no timeout).
 type Config struct {
 	// Masters are the gRPC addresses (host:port) of the masters; the client finds the leader
 	// among them and follows NOT_LEADER answers. Empty means DefaultMasterAddress.
@@ -126,6 +126,11 @@ type Config struct {
 	// wait by contract (Persist with Wait, reads of LOST files waiting for recompute) use
 	// the caller's context alone.
 	RPCTimeout time.Duration
+	// StreamIdleTimeout cancels a block stream (read or write) that makes no progress for
+	// this long, so that a hung executor is failed over like a dead one; 0 means never
+	// (default 1 min). Keep it above the time an executor may need to read a block from a
+	// slow UFS before its first chunk.
+	StreamIdleTimeout time.Duration
 	// MaxRetries is how many rounds over the masters a call makes when masters are
 	// unreachable or have no leader, with a growing pause between rounds (default 4).
 	MaxRetries int
@@ -153,18 +158,19 @@ type Config struct {
 // user.
 func DefaultConfig() Config {
 	cfg := Config{
-		Masters:          []string{DefaultMasterAddress},
-		ShortCircuit:     true,
-		ChunkSize:        DefaultChunkSize,
-		DefaultWriteType: WriteAsyncThrough,
-		DefaultReadType:  ReadCache,
-		DialTimeout:      5 * time.Second,
-		RPCTimeout:       30 * time.Second,
-		MaxRetries:       4,
-		RetryBackoff:     100 * time.Millisecond,
-		RecomputeWait:    2 * time.Minute,
-		MaxMessageSize:   64 << 20,
-		Logger:           slog.Default(),
+		Masters:           []string{DefaultMasterAddress},
+		ShortCircuit:      true,
+		ChunkSize:         DefaultChunkSize,
+		DefaultWriteType:  WriteAsyncThrough,
+		DefaultReadType:   ReadCache,
+		DialTimeout:       5 * time.Second,
+		RPCTimeout:        30 * time.Second,
+		StreamIdleTimeout: time.Minute,
+		MaxRetries:        4,
+		RetryBackoff:      100 * time.Millisecond,
+		RecomputeWait:     2 * time.Minute,
+		MaxMessageSize:    64 << 20,
+		Logger:            slog.Default(),
 	}
 	if u, err := user.Current(); err == nil {
 		cfg.User = u.Username
@@ -200,7 +206,7 @@ func (c Config) Validate() error {
 	if c.DefaultBlockSize < 0 {
 		errs = append(errs, fmt.Errorf("default block size %d negative", c.DefaultBlockSize))
 	}
-	if c.DialTimeout < 0 || c.RPCTimeout < 0 || c.RetryBackoff < 0 || c.RecomputeWait < 0 {
+	if c.DialTimeout < 0 || c.RPCTimeout < 0 || c.RetryBackoff < 0 || c.RecomputeWait < 0 || c.StreamIdleTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
 	if c.MaxRetries < 0 {

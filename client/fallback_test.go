@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/sluicedata/sluice/client/clienttest"
 )
@@ -153,5 +154,25 @@ func TestOpen_LostFile(t *testing.T) {
 	var se *Error
 	if !errors.As(err, &se) || se.Path != "/out" {
 		t.Errorf("error details: %+v", se)
+	}
+}
+
+func TestFallback_StalledExecutor(t *testing.T) {
+	// Executor 0 stops sending mid-block without going away; the idle timeout fails it
+	// over to the copy on executor 1.
+	c := clienttest.New(t, clienttest.Options{Executors: []clienttest.ExecutorOptions{{Host: "node-a"}, {Host: "node-b"}}})
+	cl := newClient(t, c, func(cfg *Config) { cfg.StreamIdleTimeout = 100 * time.Millisecond })
+	data := payload(2*testBlockSize+9, 21)
+	writeOn(t, c, cl, "/f", data, 0)
+	if err := c.Replicate("/f", c.Executors()[1]); err != nil {
+		t.Fatal(err)
+	}
+	c.Executors()[0].SetReadHook(stallAfter(testBlockSize / 2))
+	got, err := cl.ReadFile(t.Context(), "/f", OpenOptions{})
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadFile with a stalled executor = %d bytes, %v", len(got), err)
+	}
+	if cl.Stats().ReadFallbacks == 0 {
+		t.Error("no fallback counted")
 	}
 }

@@ -76,7 +76,8 @@ func (t *grpcTransport) read(ctx context.Context, addr string, req *sluicepb.Rea
 		cancel()
 		return nil, decodeError(err)
 	}
-	r := &grpcReadStream{stream: stream, cancel: cancel, codec: codec, msg: &sluicepb.ReadBlockChunk{}}
+	r := &grpcReadStream{stream: stream, cancel: cancel, codec: codec, msg: &sluicepb.ReadBlockChunk{},
+		wd: newWatchdog(t.c.cfg.StreamIdleTimeout, cancel)}
 	if err := r.recv(); err != nil {
 		r.Close()
 		if errors.Is(err, io.EOF) {
@@ -94,6 +95,7 @@ type grpcReadStream struct {
 	stream sluicepb.BlockService_ReadBlockClient
 	cancel context.CancelFunc
 	codec  *chunkCodec
+	wd     *watchdog
 	msg    *sluicepb.ReadBlockChunk
 	// segs is what remains of the last chunk received.
 	segs   [][]byte
@@ -108,9 +110,12 @@ func (r *grpcReadStream) fromUFS() bool      { return r.ufs }
 // recv receives the next chunk into segs.
 func (r *grpcReadStream) recv() error {
 	r.segs = nil
-	if err := r.stream.RecvMsg(r.msg); err != nil {
+	r.wd.arm()
+	err := r.stream.RecvMsg(r.msg)
+	r.wd.disarm()
+	if err != nil {
 		if !errors.Is(err, io.EOF) {
-			err = decodeError(err)
+			err = r.wd.check(decodeError(err))
 		}
 		r.err = err
 		return err
@@ -267,7 +272,7 @@ func (t *grpcTransport) write(ctx context.Context, addr string, hdr *sluicepb.Wr
 	}
 	msg := &sluicepb.WriteBlockRequest{}
 	chunk := &sluicepb.WriteBlockRequest_Chunk{}
-	return newStreamWriter(stream, cancel, t.chunk,
+	return newStreamWriter(stream, cancel, newWatchdog(t.c.cfg.StreamIdleTimeout, cancel), t.chunk,
 		&sluicepb.WriteBlockRequest{Value: &sluicepb.WriteBlockRequest_Header{Header: hdr}},
 		func(p []byte) *sluicepb.WriteBlockRequest {
 			chunk.Chunk = p
@@ -289,7 +294,7 @@ func (t *grpcTransport) writeUFS(ctx context.Context, addr string, hdr *sluicepb
 	}
 	msg := &sluicepb.WriteUfsFileRequest{}
 	chunk := &sluicepb.WriteUfsFileRequest_Chunk{}
-	return newStreamWriter(stream, cancel, t.chunk,
+	return newStreamWriter(stream, cancel, newWatchdog(t.c.cfg.StreamIdleTimeout, cancel), t.chunk,
 		&sluicepb.WriteUfsFileRequest{Value: &sluicepb.WriteUfsFileRequest_Header{Header: hdr}},
 		func(p []byte) *sluicepb.WriteUfsFileRequest {
 			chunk.Chunk = p
@@ -309,20 +314,24 @@ type clientStream[Req, Resp any] interface {
 type streamWriter[Req, Resp any] struct {
 	stream clientStream[Req, Resp]
 	cancel context.CancelFunc
+	wd     *watchdog
 	cw     chunkWriter
 }
 
 // newStreamWriter sends header and returns a writer that sends chunk(p) for every chunk
 // of size bytes.
-func newStreamWriter[Req, Resp any](stream clientStream[Req, Resp], cancel context.CancelFunc, size int, header *Req, chunk func([]byte) *Req) (*streamWriter[Req, Resp], error) {
+func newStreamWriter[Req, Resp any](stream clientStream[Req, Resp], cancel context.CancelFunc, wd *watchdog, size int, header *Req, chunk func([]byte) *Req) (*streamWriter[Req, Resp], error) {
 	if err := stream.Send(header); err != nil {
 		cancel()
 		return nil, streamSendError(stream.CloseAndRecv, err)
 	}
-	w := &streamWriter[Req, Resp]{stream: stream, cancel: cancel}
+	w := &streamWriter[Req, Resp]{stream: stream, cancel: cancel, wd: wd}
 	w.cw = chunkWriter{size: size, send: func(p []byte) error {
-		if err := stream.Send(chunk(p)); err != nil {
-			return streamSendError(stream.CloseAndRecv, err)
+		wd.arm()
+		err := stream.Send(chunk(p))
+		wd.disarm()
+		if err != nil {
+			return wd.check(streamSendError(stream.CloseAndRecv, err))
 		}
 		return nil
 	}}
@@ -347,8 +356,10 @@ func (w *streamWriter[Req, Resp]) commit() (*Resp, error) {
 	if err := w.cw.flush(); err != nil {
 		return nil, err
 	}
+	w.wd.arm()
 	resp, err := w.stream.CloseAndRecv()
-	return resp, decodeError(err)
+	w.wd.disarm()
+	return resp, w.wd.check(decodeError(err))
 }
 
 func (w *streamWriter[Req, Resp]) abort() { w.cancel() }
