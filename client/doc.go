@@ -28,7 +28,8 @@
 // is one — written straight into the file CreateLocalBlock names and sealed with
 // CommitLocalBlock (short-circuit) — otherwise to a remote executor over the WriteBlock
 // stream in Config.ChunkSize chunks. Close completes the file with the blocks' lengths and
-// CRC32Cs; CACHE_THROUGH then persists it and waits. THROUGH streams the whole file through
+// CRC32Cs and the whole file's CRC32C (combined from the blocks'); CACHE_THROUGH then
+// persists it and waits. THROUGH streams the whole file through
 // one executor's WriteUfsFile and completes it with ufs_written. Any failure aborts: the
 // current block is discarded and the INCOMPLETE file deleted, so a COMPLETE file never
 // misses data.
@@ -41,8 +42,10 @@
 // is held until the reader is closed or the block leaves a small cache), a copy on
 // another executor (ReadBlock stream), or — for persisted files — the UFS through an
 // executor (this host's first) with ReadBlock's UFS source. When a source fails mid-read
-// (an executor disappears), the read resumes at the same offset on the next source; when
-// every source failed the locations are fetched again once. Read types: CACHE lets the
+// (an executor disappears, or its stream makes no progress for Config.StreamIdleTimeout),
+// the read resumes at the same offset on the next source; when every source failed the
+// locations are fetched again once. A reader that read a whole block from the UFS through
+// this host's executor reads that block by short-circuit afterwards. Read types: CACHE lets the
 // executor that reads a block from the UFS cache it; NO_CACHE sets no_cache; CACHE_PROMOTE
 // also asks executors to promote the blocks it reads to the top tier. A copy read from a
 // remote executor is not re-cached locally: the BlockService contract only accepts new
