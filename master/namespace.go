@@ -205,7 +205,20 @@ func (s *fsServer) CompleteFile(ctx context.Context, req *sluicepb.CompleteFileR
 		if err != nil {
 			return nil, withPath(err, p)
 		}
+		// The UFS copy must be there, whole, before the file counts as PERSISTED.
+		f, err := m.fsOf(ctx, r)
+		if err != nil {
+			return nil, withPath(err, p)
+		}
+		fi, err := f.Stat(ctx, r.UFSPath)
+		if err != nil {
+			return nil, withPath(ufsErr("stat", r.UFSPath, err), p)
+		}
+		if fi.IsDir || fi.Size != req.GetLength() {
+			return nil, withPath(fmt.Errorf("UFS copy %s has %d bytes, completed as %d: %w", r.UFSPath, fi.Size, req.GetLength(), ErrLengthMismatch), p)
+		}
 		e.Persisted, e.UfsPath = true, r.UFSPath
+		e.UfsFingerprint = fmt.Sprintf("size:%d,mtime:%d", fi.Size, fi.ModTime.UnixMilli())
 	}
 	res, err := m.apply(ctx, state.EntryCompleteFile, e)
 	if err != nil {

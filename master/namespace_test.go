@@ -123,7 +123,11 @@ func TestMaster_ThroughWrite(t *testing.T) {
 	if cr.GetUfs().GetUri() != "mem://root/t/file" || cr.GetUfs().GetMountId() != 1 {
 		t.Fatalf("THROUGH target: %v", cr.GetUfs())
 	}
+	_, err = tm.fs.CompleteFile(ctx, &sluicepb.CompleteFileRequest{Path: "/t/file", Length: 15, UfsWritten: true})
+	wantReason(t, err, codes.NotFound, sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND)
 	stores.Get("root").Put("/t/file", []byte("through the UFS"))
+	_, err = tm.fs.CompleteFile(ctx, &sluicepb.CompleteFileRequest{Path: "/t/file", Length: 14, UfsWritten: true})
+	wantReason(t, err, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_LENGTH_MISMATCH)
 	resp, err := tm.fs.CompleteFile(ctx, &sluicepb.CompleteFileRequest{Path: "/t/file", Length: 15, UfsWritten: true})
 	if err != nil {
 		t.Fatal(err)
