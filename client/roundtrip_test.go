@@ -312,3 +312,38 @@ func TestReader_Errors(t *testing.T) {
 		t.Errorf("Read after Close: %v, want ErrClosed", err)
 	}
 }
+
+func TestClient_ConcurrentWritersAndReaders(t *testing.T) {
+	c := clienttest.New(t, clienttest.Options{Executors: []clienttest.ExecutorOptions{{}, {Host: "node-b"}}})
+	cl := newClient(t, c, nil)
+	types := []WriteType{WriteMustCache, WriteCacheThrough, WriteThrough, WriteAsyncThrough}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 4 {
+				path := fmt.Sprintf("/c/%d/%d", g, i)
+				data := payload((g*37+i*101)%(3*testBlockSize)+1, uint64(g*10+i))
+				opts := CreateOptions{WriteType: types[(g+i)%len(types)], BlockSize: testBlockSize, Recursive: true}
+				if _, err := cl.WriteFile(t.Context(), path, data, opts); err != nil {
+					errs <- fmt.Errorf("write %s: %w", path, err)
+					return
+				}
+				got, err := cl.ReadFile(t.Context(), path, OpenOptions{ReadType: ReadType(1 + (g+i)%3)})
+				if err != nil || !bytes.Equal(got, data) {
+					errs <- fmt.Errorf("read %s: %d bytes, %v", path, len(got), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	list, err := cl.List(t.Context(), "/c", ListOptions{Recursive: true})
+	if err != nil || len(list) != 8+32 {
+		t.Errorf("List = %d entries, %v; want 40", len(list), err)
+	}
+}
