@@ -56,14 +56,7 @@ func TestLocal_BadInput(t *testing.T) {
 		wantFailure(t, lc.sluice(t, "fs", "put", "other.bin", "/"+strings.Repeat("d/", 2100)+"f"), "put: ", "longer than 4096")
 
 		// A NUL byte cannot pass through a command line; the SDK carries it to the master.
-		cfg := client.DefaultConfig()
-		cfg.Masters = []string{lc.master}
-		cfg.Logger = slog.New(slog.DiscardHandler)
-		cl, err := client.New(t.Context(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
+		cl := sdkClient(t, lc.master)
 		if _, err := cl.Mkdir(t.Context(), "/a\x00b", client.MkdirOptions{}); !errors.Is(err, client.ErrInvalidPath) || !strings.Contains(err.Error(), "NUL") {
 			t.Errorf("mkdir of a path with a NUL byte: %v, want ErrInvalidPath naming the NUL byte", err)
 		}
@@ -87,14 +80,7 @@ func TestLocal_BadInput(t *testing.T) {
 	})
 
 	t.Run("read an incomplete file", func(t *testing.T) {
-		cfg := client.DefaultConfig()
-		cfg.Masters = []string{lc.master}
-		cfg.Logger = slog.New(slog.DiscardHandler)
-		cl, err := client.New(t.Context(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
+		cl := sdkClient(t, lc.master)
 		w, err := cl.Create(t.Context(), "/incomplete", client.CreateOptions{WriteType: client.WriteMustCache})
 		if err != nil {
 			t.Fatal(err)
@@ -148,6 +134,25 @@ func TestLocal_BadInput(t *testing.T) {
 	lc.interrupt(t)
 }
 
+// sdkClient connects a client of the Go SDK to the master at addr; the test closes it.
+func sdkClient(t *testing.T, addr string) *client.Client {
+	t.Helper()
+	cl, err := client.New(t.Context(), sdkConfig(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// sdkConfig is the client configuration of the tests: one master, no logs.
+func sdkConfig(addr string) client.Config {
+	cfg := client.DefaultConfig()
+	cfg.Masters = []string{addr}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	return cfg
+}
+
 func fileURL(abs string) string { return (&url.URL{Scheme: "file", Path: abs}).String() }
 
 func fileExists(p string) bool {
@@ -191,7 +196,7 @@ func TestExecutor_UnknownBlocksRemoved(t *testing.T) {
 	waitExecutors := func(env []string, blocks int64) {
 		eventually(t, waitLong, fmt.Sprintf("one live executor with %d blocks", blocks), func() error {
 			out := mustRun(t, dir, env, "report")
-			if want := fmt.Sprintf("Executors:       1 live"); !strings.Contains(out, want) {
+			if !strings.Contains(out, "Executors:       1 live") {
 				return fmt.Errorf("report:\n%s", out)
 			}
 			if want := fmt.Sprintf("Cached blocks:   %d\n", blocks); !strings.Contains(out, want) {

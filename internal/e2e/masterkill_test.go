@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -70,9 +68,7 @@ func (m *masterRunner) killAndRestart() {
 // client connects a new client to the master, waiting until it leads.
 func (m *masterRunner) client(ctx context.Context) *client.Client {
 	m.t.Helper()
-	cfg := client.DefaultConfig()
-	cfg.Masters = []string{m.addr}
-	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg := sdkConfig(m.addr)
 	cfg.RPCTimeout = 20 * time.Second
 	cfg.RetryBackoff = 50 * time.Millisecond
 	var cl *client.Client
@@ -114,7 +110,7 @@ func TestMaster_KillNineKeepsAcknowledgedOps(t *testing.T) {
 	m.args = []string{"master", "--rpc-addr", m.addr, "--http-addr", "",
 		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--journal-dir", filepath.Join(dir, "journal"),
-		"--root-ufs", (&url.URL{Scheme: "file", Path: filepath.Join(dir, "ufs")}).String(),
+		"--root-ufs", fileURL(filepath.Join(dir, "ufs")),
 		"--log-level", "warn"}
 	m.start()
 
