@@ -154,3 +154,24 @@ func TestFileInfoFromProto(t *testing.T) {
 		t.Errorf("nil converted to %+v", fi)
 	}
 }
+
+func TestClient_IsLocal(t *testing.T) {
+	c := &Client{cfg: Config{Hostname: "node-a"}}
+	tests := []struct {
+		host, addr string
+		want       bool
+	}{
+		{"node-a", "10.0.0.1:29998", true},
+		{"node-b", "127.0.0.1:29998", false}, // a reported host name wins over the address
+		{"", "127.0.0.1:29998", true},
+		{"", "[::1]:29998", true},
+		{"", "localhost:29998", true},
+		{"", "10.0.0.2:29998", false},
+		{"", "no-port", false},
+	}
+	for _, tt := range tests {
+		if got := c.isLocal(tt.host, tt.addr); got != tt.want {
+			t.Errorf("isLocal(%q, %q) = %v, want %v", tt.host, tt.addr, got, tt.want)
+		}
+	}
+}
