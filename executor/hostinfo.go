@@ -69,19 +69,32 @@ func tierUsage(us []blocks.TierUsage) []*sluicepb.TierUsage {
 	return out
 }
 
-// checkHost logs the host's facts (gopsutil) and warns about tier directories whose
-// quota exceeds the size of the file system under them: such a tier would fail writes
-// with ENOSPC before the store thinks it is full.
+// checkHost logs the host's facts (gopsutil) and warns about a MEM tier larger than the
+// host's memory and about tier directories whose quota exceeds the size of the file
+// system under them: such a tier would fail writes with ENOSPC before the store thinks
+// it is full.
 func (e *Executor) checkHost(ctx context.Context) {
 	attrs := []any{"host", e.cfg.AdvertiseHost}
 	if hi, err := host.InfoWithContext(ctx); err == nil {
 		attrs = append(attrs, "os", hi.OS, "platform", hi.Platform, "kernel", hi.KernelVersion, "boot_time", hi.BootTime)
 	}
-	if vm, err := mem.VirtualMemoryWithContext(ctx); err == nil {
+	vm, err := mem.VirtualMemoryWithContext(ctx)
+	if err == nil {
 		attrs = append(attrs, "mem_total", vm.Total, "mem_available", vm.Available)
 		e.metrics.hostMemory.Set(float64(vm.Total))
 	}
 	e.log.Info("host facts", attrs...)
+	var memQuota int64
+	for _, t := range e.cfg.Store.Tiers {
+		if t.Alias == blocks.MEM {
+			for _, d := range t.Dirs {
+				memQuota += d.Quota
+			}
+		}
+	}
+	if vm != nil && uint64(memQuota) > vm.Total {
+		e.log.Warn("MEM tier quota exceeds the host's memory", "quota", memQuota, "mem_total", vm.Total)
+	}
 	for _, t := range e.cfg.Store.Tiers {
 		for _, d := range t.Dirs {
 			u, err := disk.UsageWithContext(ctx, d.Path)
