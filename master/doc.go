@@ -85,7 +85,10 @@
 // un-persisted file left with a block without a copy is journaled LOST (a Warn names
 // each one that has no lineage). Persisted files only lose their cached copies. One
 // HeartbeatTimeout after gaining leadership, the leader also marks LOST the un-persisted
-// files whose blocks no executor re-registered.
+// files whose blocks no executor re-registered. A LOST file whose blocks all have a copy
+// again (its executor came back, or a recompute committed them anew: CommitBlock accepts
+// blocks of complete files with the recorded lengths) returns to NOT_PERSISTED, and
+// reads waiting for its recompute are answered.
 //
 // # Persist loop
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
@@ -51,6 +52,17 @@ func blockKnown(v *state.View, b *sluicepb.StoredBlock) bool {
 	return i < in.BlockCount() && b.GetLength() == blockLen(in, int(i))
 }
 
+// heldIDs returns the IDs of blocks, without those in removed.
+func heldIDs(blocks []*sluicepb.StoredBlock, removed []uint64) []uint64 {
+	out := make([]uint64, 0, len(blocks))
+	for _, b := range blocks {
+		if !slices.Contains(removed, b.GetBlockId()) {
+			out = append(out, b.GetBlockId())
+		}
+	}
+	return out
+}
+
 // RegisterExecutor admits an executor with the blocks it holds; blocks the namespace
 // does not know are returned for deletion (see blockKnown).
 func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.RegisterExecutorRequest) (*sluicepb.RegisterExecutorResponse, error) {
@@ -85,6 +97,7 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 	if err := m.checkDropped(ctx, dropped); err != nil {
 		m.log.Error("cannot mark files lost", "err", err)
 	}
+	m.checkRecovered(ctx, heldIDs(req.GetBlocks(), remove))
 	m.persist.kick()
 	return &sluicepb.RegisterExecutorResponse{ExecutorId: id, RemoveBlockIds: remove,
 		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID()}, nil
@@ -114,6 +127,7 @@ func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatR
 	if err := m.checkDropped(ctx, res.dropped); err != nil {
 		m.log.Error("cannot mark files lost", "err", err)
 	}
+	m.checkRecovered(ctx, heldIDs(req.GetAddedBlocks(), res.remove))
 	if len(res.commands) == 0 {
 		return &sluicepb.HeartbeatResponse{Commands: []*sluicepb.ExecutorCommand{{Type: sluicepb.CommandType_COMMAND_TYPE_NOTHING}}}, nil
 	}
@@ -123,7 +137,7 @@ func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatR
 // CommitBlock records a written block's copy, length and checksum. The block's file
 // must exist; for a COMPLETE file (a cached copy read from the UFS or another executor)
 // the length, and the checksum of existing copies, must match.
-func (s *executorServer) CommitBlock(_ context.Context, req *sluicepb.CommitBlockRequest) (*sluicepb.CommitBlockResponse, error) {
+func (s *executorServer) CommitBlock(ctx context.Context, req *sluicepb.CommitBlockRequest) (*sluicepb.CommitBlockResponse, error) {
 	m := s.m
 	sb := &sluicepb.StoredBlock{BlockId: req.GetBlockId(), Length: req.GetLength(), Tier: req.GetTier(), Crc32C: req.GetCrc32C()}
 	if err := checkStoredBlock(sb); err != nil {
@@ -155,6 +169,9 @@ func (s *executorServer) CommitBlock(_ context.Context, req *sluicepb.CommitBloc
 	}
 	if !m.blocks.commit(req.GetExecutorId(), sb) {
 		return nil, fmt.Errorf("executor %d: %w", req.GetExecutorId(), ErrExecutorNotRegistered)
+	}
+	if in.Complete && in.PersistenceState == state.Lost {
+		m.checkRecovered(ctx, []uint64{req.GetBlockId()})
 	}
 	return &sluicepb.CommitBlockResponse{}, nil
 }

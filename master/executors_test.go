@@ -167,6 +167,10 @@ func TestMaster_LostExecutor(t *testing.T) {
 	if n := len(e.blocks); n != 2 {
 		t.Fatalf("re-registered executor keeps %d blocks, want 2", n)
 	}
+	// Its blocks are back, so the file is readable again.
+	if tm.persistence("/cached") != sluicepb.PersistenceState_PERSISTENCE_STATE_NOT_PERSISTED {
+		t.Fatal("LOST file with every block back not recovered")
+	}
 }
 
 func TestMaster_LostFileWithLineage(t *testing.T) {
@@ -199,6 +203,27 @@ func TestMaster_LostFileWithLineage(t *testing.T) {
 	}
 	if tm.persistence("/out") != sluicepb.PersistenceState_PERSISTENCE_STATE_LOST {
 		t.Fatal("job output not LOST")
+	}
+	// A recompute rewrites the block (a new executor commits it): readable again, and a
+	// read waiting for the recompute is answered.
+	e2 := newFakeExecutor(t, tm, "127.0.0.1:7002")
+	e2.register()
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := tm.fs.GetBlockLocations(ctx, &sluicepb.GetBlockLocationsRequest{Path: "/out", WaitForRecompute: true})
+		waiting <- err
+	}()
+	if err := e2.store(id, []byte("output")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; err != nil {
+		t.Fatalf("read waiting for the recompute: %v", err)
+	}
+	if tm.persistence("/out") != sluicepb.PersistenceState_PERSISTENCE_STATE_NOT_PERSISTED {
+		t.Fatal("recomputed output still LOST")
+	}
+	if err := tm.m.ReportExecutorLost(ctx, strconv.FormatUint(e2.id, 10)); err != nil {
+		t.Fatal(err)
 	}
 	// Waiting for a recompute that does not come ends with FILE_LOST naming the job.
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -109,6 +109,32 @@ func (m *Master) checkDropped(ctx context.Context, dropped []uint64) error {
 	return errors.Join(errs...)
 }
 
+// checkRecovered moves LOST files back to NOT_PERSISTED once every block has a copy
+// again: an executor thought lost came back with them, or a recompute rewrote them
+// (CommitBlock accepts blocks of complete files).
+func (m *Master) checkRecovered(ctx context.Context, added []uint64) {
+	var files []uint64
+	for _, b := range added {
+		files = append(files, sluicepb.BlockFileID(b))
+	}
+	slices.Sort(files)
+	files = slices.Compact(files)
+	v := m.st.View()
+	for _, fid := range files {
+		in, err := v.GetByID(fid)
+		if err != nil || in.PersistenceState != state.Lost || m.uncovered(in) {
+			continue
+		}
+		if _, err := m.apply(ctx, state.EntrySetPersistenceState, &sluicepb.SetPersistenceStateEntry{
+			Id: in.ID, State: sluicepb.JournalPersistenceState_JOURNAL_PERSISTENCE_STATE_NOT_PERSISTED, TimeMs: nowMs(),
+		}); err != nil {
+			m.log.Error("cannot mark file recovered", "path", in.Path, "err", err)
+			continue
+		}
+		m.log.Info("lost file readable again", "path", in.Path, "file_id", in.ID)
+	}
+}
+
 // markLost journals LOST for a file and says so loudly when no lineage can rebuild it.
 func (m *Master) markLost(ctx context.Context, in state.Inode) error {
 	if _, err := m.apply(ctx, state.EntrySetPersistenceState, &sluicepb.SetPersistenceStateEntry{
