@@ -41,12 +41,18 @@ func (p *bufPool) Put(b *[]byte) {
 	}
 }
 
-// chunkCodec is the BlockService server's codec: the proto codec, except that a
-// ReadBlockChunk whose data is a buffer of the chunk pool is marshalled without copying
-// the data. Its bytes go to gRPC as they are, and gRPC returns the buffer to the pool
-// once it has written them, so the sender must hand such a buffer over with Send and
-// never touch it again. The wire format is the proto one (fields in another order, which
-// every proto parser accepts).
+// chunkCodec is the executor's codec for BlockService traffic: the proto codec, except
+// for ReadBlockChunk messages, the bulk of the bytes.
+//
+// Marshal (the server side) sends the data of a chunk whose buffer comes from the chunk
+// pool without copying it: its bytes go to gRPC as they are, and gRPC returns the buffer
+// to the pool once it has written them, so the sender must hand such a buffer over with
+// Send and never touch it again. The wire format is the proto one (fields in another
+// order, which every proto parser accepts).
+//
+// Unmarshal (the side reading chunks, e.g. a persist reading another executor's block)
+// gathers the message into one buffer and lets Data alias it, where the proto codec
+// copies the bytes twice.
 type chunkCodec struct {
 	base encoding.CodecV2
 	pool *bufPool
@@ -59,7 +65,7 @@ func newChunkCodec(pool *bufPool) *chunkCodec {
 // Name returns "proto": the codec serves the ordinary proto content subtype.
 func (c *chunkCodec) Name() string { return c.base.Name() }
 
-func (c *chunkCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.base.Unmarshal(data, v) }
+func (c *chunkCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.unmarshal(data, v) }
 
 func (c *chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(*sluicepb.ReadBlockChunk)
@@ -75,4 +81,60 @@ func (c *chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	b = protowire.AppendVarint(b, uint64(len(m.GetData())))
 	data := m.GetData()
 	return mem.BufferSlice{mem.SliceBuffer(b), mem.NewBuffer(&data, c.pool)}, nil
+}
+
+func (c *chunkCodec) unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*sluicepb.ReadBlockChunk)
+	if !ok {
+		return c.base.Unmarshal(data, v)
+	}
+	return unmarshalChunk(data.Materialize(), m)
+}
+
+// unmarshalChunk decodes the wire form of a ReadBlockChunk into m with m.Data aliasing
+// buf. Unknown fields are skipped, as proto does.
+func unmarshalChunk(buf []byte, m *sluicepb.ReadBlockChunk) error {
+	proto.Reset(m)
+	for len(buf) > 0 {
+		num, typ, n := protowire.ConsumeTag(buf)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		buf = buf[n:]
+		switch {
+		case num == 2 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(buf)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			m.Data, buf = v, buf[n:]
+		case num == 5 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeString(buf)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			m.Tier, buf = v, buf[n:]
+		case (num == 1 || num == 3 || num == 4) && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(buf)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			switch num {
+			case 1:
+				m.Offset = int64(v)
+			case 3:
+				m.BlockLength = int64(v)
+			case 4:
+				m.FromUfs = v != 0
+			}
+			buf = buf[n:]
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, buf)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			buf = buf[n:]
+		}
+	}
+	return nil
 }
