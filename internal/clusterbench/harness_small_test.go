@@ -1,6 +1,7 @@
 package clusterbench
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -28,14 +29,18 @@ func TestHarness_Reads(t *testing.T) {
 		dst := make([]byte, smallSize)
 		tcp := newTCPStream(t, r.data)
 		buf := make([]byte, 64<<10)
-		for round, refFirst := range []bool{false, true} {
+		for round, refFirst := range []bool{false, true, false} {
 			sc0, remote0 := r.sc.Stats(), r.remote.Stats()
-			s, m, err := r.shortCircuitRound(ctx, dst, refFirst, true)
+			clear(dst)
+			tm, err := r.shortCircuitRound(ctx, dst, round, true)
 			if err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
-			if s <= 0 || m <= 0 {
-				t.Errorf("round %d: short-circuit round took %v and %v", round, s, m)
+			if tm.sluice <= 0 || tm.memcpy <= 0 || tm.pread <= 0 {
+				t.Errorf("round %d: short-circuit round took %+v", round, tm)
+			}
+			if !bytes.Equal(dst, r.data) {
+				t.Errorf("round %d: the last part of the round left other bytes than the file's", round)
 			}
 			if got := r.sc.Stats().BytesReadShortCircuit - sc0.BytesReadShortCircuit; got != smallSize {
 				t.Errorf("round %d: short-circuit client read %d bytes by short-circuit, want %d", round, got, smallSize)

@@ -72,9 +72,9 @@ func (e *env) writeRound(ctx context.Context, data []byte, round int, into *writ
 		var err error
 		switch row {
 		case rowPlainTmpfs:
-			d, err = plainWrite(filepath.Join(e.memDir, "plain"), data, false)
+			d, err = plainWrite(filepath.Join(e.memDir, "plain"), data, false, false)
 		case rowPlainDisk:
-			d, err = plainWrite(filepath.Join(filepath.Dir(e.c.UFSDir()), "plain"), data, true)
+			d, err = plainWrite(filepath.Join(filepath.Dir(e.c.UFSDir()), "plain"), data, true, false)
 		default:
 			d, err = e.writeRow(ctx, data, round, writeTypes[slices.Index(writeRows, row)], into)
 		}
@@ -108,14 +108,17 @@ func (e *env) writeRow(ctx context.Context, data []byte, round int, wt client.Wr
 }
 
 // plainWrite writes data into a new file at path in ioBuf-sized writes, fsyncs it when
-// asked, closes it and returns how long that took; the file is removed afterwards.
-func plainWrite(path string, data []byte, fsync bool) (time.Duration, error) {
+// asked, closes it and returns how long that took; the file is removed afterwards unless
+// keep is set.
+func plainWrite(path string, data []byte, fsync, keep bool) (time.Duration, error) {
 	start := time.Now()
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(path)
+	if !keep {
+		defer os.Remove(path)
+	}
 	for off := 0; off < len(data); off += ioBuf {
 		if _, err := f.Write(data[off:min(off+ioBuf, len(data))]); err != nil {
 			f.Close()
