@@ -143,6 +143,7 @@ func (e *Executor) serverOptions() []grpc.ServerOption {
 }
 
 // Ready is closed once Run listens on its addresses (and Addr and HTTPAddr tell them).
+// It stays open when Run fails before that, so wait on it together with Run's return.
 func (e *Executor) Ready() <-chan struct{} { return e.ready }
 
 // Addr returns the address the BlockService listens on, or "" before Run listens.
