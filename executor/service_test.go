@@ -366,3 +366,35 @@ func TestBlockService_BadRequests(t *testing.T) {
 		t.Fatalf("read after bad requests: %d bytes, %v", len(got), err)
 	}
 }
+
+func TestBlockService_CancelledWriteLeavesNothing(t *testing.T) {
+	m := startFakeMaster(t, "127.0.0.1:0")
+	e, _ := startExecutor(t, testConfig(t, []string{m.addr}, 8<<20))
+	registered(t, e)
+	c := blockClient(t, e.Addr())
+	id := sluicepb.NewBlockID(16, 0)
+	ctx, cancel := context.WithCancel(t.Context())
+	s, err := c.WriteBlock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&sluicepb.WriteBlockRequest{Value: &sluicepb.WriteBlockRequest_Header{Header: &sluicepb.WriteBlockHeader{BlockId: id, SizeHint: 1 << 20}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&sluicepb.WriteBlockRequest{Value: &sluicepb.WriteBlockRequest_Chunk{Chunk: make([]byte, 1000)}}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// The aborted block frees its ID: a new write of it goes through.
+	waitFor(t, "the cancelled write to be aborted", func() bool {
+		_, err := writeBlock(t.Context(), c, &sluicepb.WriteBlockHeader{BlockId: id}, []byte("second"), 3)
+		return err == nil
+	})
+	got, _, err := readBlock(t.Context(), c, &sluicepb.ReadBlockRequest{BlockId: id})
+	if err != nil || string(got) != "second" {
+		t.Fatalf("block holds %q, %v", got, err)
+	}
+	if m.committed(id).GetLength() != 6 {
+		t.Fatalf("master commit %v", m.committed(id))
+	}
+}
