@@ -30,7 +30,7 @@ type Executor struct {
 	log     *slog.Logger
 	metrics *metrics
 	master  *masterConn
-	peers   *peerConns
+	peers   *connCache
 	ufs     *ufsCache
 	loads   singleflight.Group
 	bufs    *bufPool
@@ -83,10 +83,7 @@ func New(cfg Config) (*Executor, error) {
 	e.life, e.stop = context.WithCancel(context.Background())
 	e.bufs = &bufPool{size: cfg.ChunkSize}
 	e.master = newMasterConn(cfg.Masters, cfg.RPCTimeout, e.dialOptions(), log)
-	e.peers = &peerConns{
-		dial:  append(e.dialOptions(), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newChunkCodec(e.bufs)))),
-		conns: map[string]*grpc.ClientConn{},
-	}
+	e.peers = newConnCache(append(e.dialOptions(), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newChunkCodec(e.bufs)))))
 	e.ufs = &ufsCache{reg: cfg.UFS, fss: map[string]*ufsEntry{}}
 	e.reg.init()
 	e.deltas.init()

@@ -23,13 +23,12 @@ import (
 type masterConn struct {
 	log     *slog.Logger
 	timeout time.Duration
-	dial    []grpc.DialOption
+	conns   *connCache
 
-	// mu guards addrs, conns and cur.
+	// mu guards addrs and cur.
 	mu sync.Mutex
 	// addrs are the configured masters followed by leaders learned from redirections.
 	addrs []string
-	conns map[string]*grpc.ClientConn
 	cur   string
 }
 
@@ -37,30 +36,23 @@ func newMasterConn(addrs []string, timeout time.Duration, dial []grpc.DialOption
 	return &masterConn{
 		log:     log,
 		timeout: timeout,
-		dial:    dial,
+		conns:   newConnCache(dial),
 		addrs:   slices.Clone(addrs),
-		conns:   make(map[string]*grpc.ClientConn),
 		cur:     addrs[0],
 	}
 }
 
-// client returns the ExecutorMaster client of addr, dialing it once (dialing is lazy and
-// does no I/O).
+// client returns the ExecutorMaster client of addr and remembers addr as a master.
 func (m *masterConn) client(addr string) (sluicepb.ExecutorMasterClient, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cc, ok := m.conns[addr]
-	if !ok {
-		var err error
-		cc, err = grpc.NewClient(addr, m.dial...)
-		if err != nil {
-			return nil, fmt.Errorf("dial master %s: %w", addr, err)
-		}
-		m.conns[addr] = cc
-		if !slices.Contains(m.addrs, addr) {
-			m.addrs = append(m.addrs, addr)
-		}
+	cc, err := m.conns.get(addr)
+	if err != nil {
+		return nil, err
 	}
+	m.mu.Lock()
+	if !slices.Contains(m.addrs, addr) {
+		m.addrs = append(m.addrs, addr)
+	}
+	m.mu.Unlock()
 	return sluicepb.NewExecutorMasterClient(cc), nil
 }
 
@@ -128,11 +120,42 @@ func (m *masterConn) call(ctx context.Context, fn func(context.Context, sluicepb
 }
 
 // close closes every master connection.
-func (m *masterConn) close() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for a, cc := range m.conns {
+func (m *masterConn) close() { m.conns.close() }
+
+// connCache keeps one gRPC connection per address (masters, other executors). Dialing
+// is lazy and does no I/O. It is safe for concurrent use.
+type connCache struct {
+	dial []grpc.DialOption
+	// mu guards conns.
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func newConnCache(dial []grpc.DialOption) *connCache {
+	return &connCache{dial: dial, conns: make(map[string]*grpc.ClientConn)}
+}
+
+// get returns the connection to addr, dialing it the first time.
+func (c *connCache) get(addr string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.conns[addr]; ok {
+		return cc, nil
+	}
+	cc, err := grpc.NewClient(addr, c.dial...)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c.conns[addr] = cc
+	return cc, nil
+}
+
+// close closes every connection.
+func (c *connCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for a, cc := range c.conns {
 		cc.Close()
-		delete(m.conns, a)
+		delete(c.conns, a)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/blocks"
 	"github.com/sluicedata/sluice/ufs"
@@ -302,10 +300,11 @@ func checkBlockMeta(want *sluicepb.BlockInfo, size int64, crc uint32) error {
 // copyRemote streams a block from another executor's BlockService and checks its length
 // and CRC32C.
 func (e *Executor) copyRemote(ctx context.Context, w *crcWriter, b *sluicepb.FileBlockInfo, addr string) error {
-	c, err := e.peers.client(addr)
+	cc, err := e.peers.get(addr)
 	if err != nil {
 		return err
 	}
+	c := sluicepb.NewBlockServiceClient(cc)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	id := b.GetBlock().GetBlockId()
@@ -333,35 +332,4 @@ func (e *Executor) copyRemote(ctx context.Context, w *crcWriter, b *sluicepb.Fil
 		n += int64(len(m.GetData()))
 	}
 	return checkBlockMeta(b.GetBlock(), n, crc)
-}
-
-// peerConns caches gRPC connections to other executors (for persist reads).
-type peerConns struct {
-	dial []grpc.DialOption
-	// mu guards conns.
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
-}
-
-func (p *peerConns) client(addr string) (sluicepb.BlockServiceClient, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cc, ok := p.conns[addr]
-	if !ok {
-		var err error
-		if cc, err = grpc.NewClient(addr, p.dial...); err != nil {
-			return nil, fmt.Errorf("dial executor %s: %w", addr, err)
-		}
-		p.conns[addr] = cc
-	}
-	return sluicepb.NewBlockServiceClient(cc), nil
-}
-
-func (p *peerConns) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for a, cc := range p.conns {
-		cc.Close()
-		delete(p.conns, a)
-	}
 }
