@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/blocks"
@@ -126,6 +127,8 @@ func (e *Executor) serverOptions() []grpc.ServerOption {
 		// Stop must wait for them before Run waits for its goroutines.
 		grpc.WaitForHandlers(true),
 		grpc.ForceServerCodecV2(newChunkCodec(e.bufs)),
+		// Clients that keep idle connections alive with pings are not cut off.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if e.cfg.StreamWindow >= 64<<10 {
 		opts = append(opts, grpc.InitialWindowSize(e.cfg.StreamWindow))
