@@ -126,6 +126,7 @@ func TestMaster_LostExecutor(t *testing.T) {
 	tm, stores := startMaster(t, func(c *Config) { c.HeartbeatTimeout = 300 * time.Millisecond })
 	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
 	e.register()
+	stop := e.keepAlive()
 	writeFile(t, tm, e, "/cached", []byte("only in memory"), sluicepb.WriteType_WRITE_TYPE_MUST_CACHE)
 	stores.Get("root").Put("/persisted", []byte("in the UFS"))
 	p := tm.status("/persisted")
@@ -137,6 +138,7 @@ func TestMaster_LostExecutor(t *testing.T) {
 		t.Fatalf("cached copy of a persisted file: %v %v", bl, err)
 	}
 	// e stops heartbeating: after HeartbeatTimeout it is lost, /cached with it.
+	stop()
 	waitFor(t, "LOST", func() bool { return tm.persistence("/cached") == sluicepb.PersistenceState_PERSISTENCE_STATE_LOST })
 	if tm.persistence("/persisted") != sluicepb.PersistenceState_PERSISTENCE_STATE_PERSISTED {
 		t.Fatal("a persisted file became LOST")

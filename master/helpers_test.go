@@ -32,7 +32,9 @@ func testConfig(t testing.TB, dir, raftAddr string, stores *mastertest.Stores) (
 	cfg.RootUFS = "mem://root"
 	cfg.UFS = mastertest.Registry(stores)
 	cfg.HeartbeatInterval = 50 * time.Millisecond
-	cfg.HeartbeatTimeout = 2 * time.Second
+	// Fake executors heartbeat only when a test says so: tests of executor loss set a
+	// short timeout themselves.
+	cfg.HeartbeatTimeout = time.Minute
 	cfg.LostCheckInterval = 20 * time.Millisecond
 	cfg.TTLCheckInterval = 20 * time.Millisecond
 	cfg.PersistRetryBase = 20 * time.Millisecond
@@ -201,6 +203,15 @@ func newFakeExecutor(t *testing.T, tm *testMaster, addr string) *fakeExecutor {
 // register (re)registers with every held block and applies the removals.
 func (e *fakeExecutor) register() *sluicepb.RegisterExecutorResponse {
 	e.t.Helper()
+	resp, err := e.tryRegister()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
+}
+
+// tryRegister is register without failing the test (for background goroutines).
+func (e *fakeExecutor) tryRegister() (*sluicepb.RegisterExecutorResponse, error) {
 	req := &sluicepb.RegisterExecutorRequest{Executor: &sluicepb.ExecutorInfo{Id: e.id, RpcAddress: e.addr, Host: "localhost",
 		Pid: 4242, TaskId: e.taskID, Tiers: []*sluicepb.TierUsage{{Alias: "MEM", CapacityBytes: 1 << 30, UsedBytes: int64(len(e.blocks))}}}}
 	for _, b := range e.blocks {
@@ -208,13 +219,35 @@ func (e *fakeExecutor) register() *sluicepb.RegisterExecutorResponse {
 	}
 	resp, err := e.ex.RegisterExecutor(callCtx(e.t), req)
 	if err != nil {
-		e.t.Fatal(err)
+		return nil, err
 	}
 	e.id = resp.GetExecutorId()
 	for _, id := range resp.GetRemoveBlockIds() {
 		delete(e.blocks, id)
 	}
-	return resp
+	return resp, nil
+}
+
+// keepAlive heartbeats for e in the background (ignoring commands) until the returned
+// stop is called, so a short HeartbeatTimeout does not lose it during a test's setup.
+func (e *fakeExecutor) keepAlive() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	id := e.id
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				e.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: id})
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // store writes a block and commits it.

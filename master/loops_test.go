@@ -46,6 +46,9 @@ func startPersisting(t *testing.T, e *fakeExecutor, stores *mastertest.Stores, f
 				continue
 			}
 			for _, c := range resp.GetCommands() {
+				if c.GetType() == sluicepb.CommandType_COMMAND_TYPE_REGISTER {
+					e.tryRegister()
+				}
 				for _, pf := range c.GetPersistFiles() {
 					pe.persist(ctx, pf)
 				}

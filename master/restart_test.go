@@ -15,7 +15,6 @@ func TestMaster_Restart(t *testing.T) {
 	stores := &mastertest.Stores{}
 	dir := t.TempDir()
 	cfg, trans := testConfig(t, dir, "m0", stores)
-	cfg.HeartbeatTimeout = 500 * time.Millisecond
 	tm := runMaster(t, cfg, trans)
 	waitFor(t, "leadership", tm.m.IsLeader)
 	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
@@ -33,7 +32,7 @@ func TestMaster_Restart(t *testing.T) {
 	// Reopen the same directory: the namespace, the mounts and the checkpoint queue are
 	// back; executors are asked to register again.
 	cfg2, trans2 := testConfig(t, dir, "m0", stores)
-	cfg2.HeartbeatTimeout = 500 * time.Millisecond
+	cfg2.HeartbeatTimeout = time.Second // also the grace period before the LOST scan
 	tm2 := runMaster(t, cfg2, trans2)
 	waitFor(t, "leadership after restart", tm2.m.IsLeader)
 	if st := tm2.status("/kept"); st.GetFileId() != kept.GetFileId() || st.GetLength() != kept.GetLength() || st.GetInMemoryPercent() != 0 {
