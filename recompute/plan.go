@@ -108,16 +108,33 @@ func NewPlan(g *lineage.Graph, lost []string, available func(path string) bool) 
 	var p Plan
 	paths := slices.Clone(lost)
 	slices.Sort(paths)
+	// needed collects the jobs that rebuild a requested file, and then what they need:
+	// a job resolved on the way to a job that turned out to be stuck is left out.
+	needed := map[uint64]bool{}
+	var stack []uint64
 	for _, f := range slices.Compact(paths) {
 		if chain := pl.file(f); chain != nil {
 			p.Unrecoverable = append(p.Unrecoverable, Unrecoverable{Path: f, JobID: g.ProducerID(f), Chain: chain})
+		} else if id := g.ProducerID(f); !pl.available(f) && !needed[id] {
+			needed[id] = true
+			stack = append(stack, id)
+		}
+	}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, a := range pl.jobs[id].after {
+			if !needed[a] {
+				needed[a] = true
+				stack = append(stack, a)
+			}
 		}
 	}
 	// Steps in topological order, then priorities from the consumers down.
 	index := map[uint64]int{}
 	for _, id := range g.Topological() {
-		js, ok := pl.jobs[id]
-		if !ok || js.chain != nil {
+		js := pl.jobs[id]
+		if !needed[id] {
 			continue
 		}
 		index[id] = len(p.Steps)
