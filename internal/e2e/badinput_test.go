@@ -17,7 +17,7 @@ import (
 // wantFailure checks that a command failed with exit 1, printed nothing on standard
 // output, and said why on standard error: a message starting with prefix and
 // containing every one of words.
-func wantFailure(t *testing.T, r result, prefix string, words ...string) {
+func wantFailure(t testing.TB, r result, prefix string, words ...string) {
 	t.Helper()
 	ok := r.code == 1 && r.stdout == "" && strings.HasPrefix(r.stderr, prefix)
 	for _, w := range words {

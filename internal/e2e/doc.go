@@ -17,13 +17,17 @@
 // Decisions:
 //   - Every process listens on 127.0.0.1 only, on ports it picks itself (port 0) or
 //     that the test picked free, and runs in the test's own t.TempDir(). Each started
-//     process is killed in t.Cleanup, together with any sluice process left running in
-//     the test's directory (found through /proc), and the MEM tier directories that
-//     `sluice local` made in /dev/shm are removed.
+//     process is killed in t.Cleanup; so is any executor of a `sluice local` still
+//     running in its data directory once it is gone (found through /proc), which fails
+//     the test, and the MEM tier directories that `sluice local` made in /dev/shm are
+//     removed.
 //   - The daemons' standard output and error go to files in the test's directory, not
 //     pipes, so a grandchild that keeps them open cannot block a test; they and the
 //     cluster's logs are printed when a test fails. A race report (-race builds) in any
 //     of them fails the test.
 //   - Waits poll with a deadline; nothing sleeps, and no test asserts on time.
-//   - -short skips every test (and the build).
+//   - -short skips every test that runs the binary, and the build; the tests of the
+//     README parser still run.
+//   - SLUICE_E2E_SEED repeats the random choices of a master kill run (each run logs
+//     its seed).
 package e2e
