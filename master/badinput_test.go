@@ -170,9 +170,8 @@ func TestMaster_BadInput(t *testing.T) {
 			_, err := tm.fs.Free(ctx, &sluicepb.FreeRequest{Path: "/done"})
 			return err
 		}, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_NOT_PERSISTED},
-		{"heartbeat with an invalid block ID", func(ctx context.Context) error {
-			_, err := tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: e.id,
-				AddedBlocks: []*sluicepb.StoredBlock{{BlockId: 5, Length: 1, Tier: "MEM"}}})
+		{"heartbeat with a tier without alias", func(ctx context.Context) error {
+			_, err := tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: e.id, Tiers: []*sluicepb.TierUsage{{CapacityBytes: 1}}})
 			return err
 		}, codes.InvalidArgument, sluicepb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT},
 		{"commit from an unknown executor", func(ctx context.Context) error {

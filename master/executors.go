@@ -37,10 +37,15 @@ func checkStoredBlock(b *sluicepb.StoredBlock) error {
 	return checkTier(b.GetTier())
 }
 
-// blockKnown reports whether the namespace knows a block an executor holds: its file
-// exists and either is being written (INCOMPLETE) or is complete with a block of that
-// index and exactly that length. Anything else is never trusted: the executor deletes it.
+// blockKnown reports whether the namespace knows a block an executor holds: a valid
+// block whose file exists and either is being written (INCOMPLETE) or is complete with a
+// block of that index and exactly that length. Anything else is never trusted: the
+// executor deletes it (a malformed block report does not fail the whole registration
+// or heartbeat, which would keep the executor from ever getting through).
 func blockKnown(v *state.View, b *sluicepb.StoredBlock) bool {
+	if checkStoredBlock(b) != nil {
+		return false
+	}
 	in, err := v.GetByID(sluicepb.BlockFileID(b.GetBlockId()))
 	if err != nil || !in.IsFile() {
 		return false
@@ -85,11 +90,6 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 			return nil, invalidf("tier %s: negative capacity or use", t.GetAlias())
 		}
 	}
-	for _, b := range req.GetBlocks() {
-		if err := checkStoredBlock(b); err != nil {
-			return nil, err
-		}
-	}
 	v := m.st.View()
 	id, remove, dropped := m.blocks.register(info, req.GetBlocks(), func(b *sluicepb.StoredBlock) bool { return blockKnown(v, b) }, time.Now())
 	m.log.Info("executor registered", "executor_id", id, "rpc_address", info.GetRpcAddress(), "host", info.GetHost(),
@@ -108,11 +108,6 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 // REGISTER when the executor is unknown or was declared lost.
 func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatRequest) (*sluicepb.HeartbeatResponse, error) {
 	m := s.m
-	for _, b := range req.GetAddedBlocks() {
-		if err := checkStoredBlock(b); err != nil {
-			return nil, err
-		}
-	}
 	for _, t := range req.GetTiers() {
 		if err := checkTier(t.GetAlias()); err != nil {
 			return nil, err

@@ -61,13 +61,15 @@ func TestMaster_ExecutorRegistration(t *testing.T) {
 	if _, err := commandOf(hb.GetCommands(), sluicepb.CommandType_COMMAND_TYPE_REGISTER); err != nil {
 		t.Fatalf("unknown executor: %v", hb.GetCommands())
 	}
+	// Unknown and malformed blocks (an ID below the first file, no tier) are removed.
 	hb, err = tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: e2.id,
-		AddedBlocks: []*sluicepb.StoredBlock{{BlockId: unknownFile, Length: 1, Tier: "MEM"}}})
+		AddedBlocks: []*sluicepb.StoredBlock{{BlockId: unknownFile, Length: 1, Tier: "MEM"}, {BlockId: 5, Length: 1, Tier: "MEM"},
+			{BlockId: writing, Length: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rm, err := commandOf(hb.GetCommands(), sluicepb.CommandType_COMMAND_TYPE_REMOVE_BLOCKS); err != nil || !slices.Equal(rm.GetBlockIds(), []uint64{unknownFile}) {
-		t.Fatalf("heartbeat with an unknown block: %v", hb.GetCommands())
+	if rm, err := commandOf(hb.GetCommands(), sluicepb.CommandType_COMMAND_TYPE_REMOVE_BLOCKS); err != nil || !slices.Equal(rm.GetBlockIds(), []uint64{unknownFile, 5, writing}) {
+		t.Fatalf("heartbeat with unknown blocks: %v", hb.GetCommands())
 	}
 	if cmds := e.heartbeat(); len(cmds) != 1 || cmds[0].GetType() != sluicepb.CommandType_COMMAND_TYPE_NOTHING {
 		t.Fatalf("idle heartbeat: %v", cmds)
