@@ -8,8 +8,10 @@
 //     <!-- quickstart --> markers), with the outputs it shows;
 //   - `sluice local`: an executor killed with SIGKILL (persisted files stay readable,
 //     MUST_CACHE files become LOST, the executor is relaunched empty), a clean Ctrl-C
-//     and restart that keeps the namespace and the cached blocks, and its start-up
-//     (BenchmarkLocalStartup measures the time to the first successful `fs ls /`);
+//     and restart that keeps the namespace and the cached blocks, a SIGKILL of
+//     `sluice local` itself (no executor outlives it; a restart finds everything), and
+//     its start-up (BenchmarkLocalStartup measures the time to the first successful
+//     `fs ls /`);
 //   - `sluice master` killed with SIGKILL at random moments while clients create,
 //     rename and delete: every acknowledged operation survives, none is half-applied;
 //   - bad input at the binary's level: a clear error, and nothing lost.

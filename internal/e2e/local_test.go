@@ -319,6 +319,35 @@ func TestLocal_RestartKeepsData(t *testing.T) {
 	lc.interrupt(t)
 }
 
+// TestLocal_KillNineLeavesNoOrphans kills `sluice local` itself with SIGKILL: its
+// executors must not outlive it, and a new start in the same folder finds the journal
+// and the blocks the executors kept in memory.
+func TestLocal_KillNineLeavesNoOrphans(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	dir := t.TempDir()
+	lc := startLocal(t, dir, 2, "local")
+	data := writeRandom(t, dir, "data.bin", 100<<10)
+	lc.mustSluice(t, "fs", "put", "-t", "MUST_CACHE", "data.bin", "/cached.bin")
+	lc.mustSluice(t, "fs", "mkdir", "/acknowledged")
+	if err := lc.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	lc.p.wait(t, waitLong)
+	if !waitNoProcs(lc.dataDir, 10*time.Second) {
+		t.Fatalf("executors outlived the killed sluice local: %v", sluiceProcs(lc.dataDir))
+	}
+
+	lc = startLocal(t, dir, 2, "local")
+	if r := lc.sluice(t, "fs", "test", "-d", "/acknowledged"); r.code != 0 {
+		t.Errorf("/acknowledged is gone after the crash: %v", r)
+	}
+	if got := lc.mustSluice(t, "fs", "cat", "/cached.bin"); !bytes.Equal([]byte(got), data) {
+		t.Errorf("the MUST_CACHE file reads back %d bytes that differ from the %d written", len(got), len(data))
+	}
+	lc.interrupt(t)
+}
+
 // BenchmarkLocalStartup measures the time from the exec of `sluice local` (no flags
 // but free ports, in a new directory) to the first `sluice fs ls /` that succeeds; the
 // target is under 2 seconds.
