@@ -81,10 +81,10 @@ func New(cfg Config) (*Master, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("component", "master")
 	if cfg.Journal.Logger == nil {
 		cfg.Journal.Logger = log
 	}
+	log = log.With("component", "master")
 	m := &Master{
 		cfg:        cfg,
 		log:        log,

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -102,7 +103,15 @@ func newMetrics(m *Master, reg *prometheus.Registry) (*metrics, error) {
 			Name: "raft_state", Help: "1 for this master's current Raft state.", ConstLabels: prometheus.Labels{"state": s}}, raftState(s)))
 	}
 	for _, c := range cols {
-		if err := reg.Register(c); err != nil {
+		err := reg.Register(c)
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			// A master created earlier on this registry (a restart in the same
+			// process): its collectors describe a master that is gone.
+			reg.Unregister(are.ExistingCollector)
+			err = reg.Register(c)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("master: register metrics: %w", err)
 		}
 	}

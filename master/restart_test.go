@@ -1,11 +1,14 @@
 package master
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/master/mastertest"
@@ -114,5 +117,23 @@ func TestMaster_HTTP(t *testing.T) {
 				t.Errorf("%s: no %q in\n%s", c.path, w, body)
 			}
 		}
+	}
+}
+
+func TestMaster_SharedRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	stores := &mastertest.Stores{}
+	for i := range 2 {
+		cfg, trans := testConfig(t, t.TempDir(), "m0", stores)
+		cfg.Registry = reg
+		m, err := New(cfg)
+		if err != nil {
+			t.Fatalf("master %d on a shared registry: %v", i, err)
+		}
+		m.Close()
+		trans.Close()
+	}
+	if _, err := New(Config{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("empty config: %v", err)
 	}
 }
