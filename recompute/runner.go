@@ -43,18 +43,19 @@ type JobError struct {
 	// Attempts counts the runs made, 0 when the job never ran.
 	Attempts int
 	// Cause is the last attempt's error, the context's error, or the *JobError of the
-	// failed job this one depends on.
+	// failed job this one depends on — so a dependent's error also matches what its
+	// dependency's matches (ErrJobFailed included): test ErrDependencyFailed first.
 	Cause error
 	// kind is ErrJobFailed, ErrDependencyFailed, ErrInvalidPlan or nil (cancelled).
 	kind error
 }
 
-// Error names the job and why it did not rebuild its files.
+// Error names the job and why it did not rebuild its files; a dependent names the job
+// whose own failure stopped it, however far up the chain.
 func (e *JobError) Error() string {
-	var dep *JobError
-	switch {
-	case errors.Is(e.kind, ErrDependencyFailed) && errors.As(e.Cause, &dep):
-		return fmt.Sprintf("recompute of %s not run: %s, which it depends on, failed: %v", e.Job.Label(), dep.Job.Label(), rootCause(dep))
+	switch root := e.root(); {
+	case root != e:
+		return fmt.Sprintf("recompute of %s not run: it depends on %s, which failed: %v", e.Job.Label(), root.Job.Label(), root.Cause)
 	case e.Attempts == 0:
 		return fmt.Sprintf("recompute of %s not run: %v", e.Job.Label(), e.Cause)
 	default:
@@ -62,15 +63,16 @@ func (e *JobError) Error() string {
 	}
 }
 
-// rootCause follows dependency failures down to the job that failed by itself.
-func rootCause(e *JobError) error {
-	for {
-		var dep *JobError
-		if !errors.Is(e.kind, ErrDependencyFailed) || !errors.As(e.Cause, &dep) {
-			return e.Cause
+// root follows dependency failures up to the job that failed by itself.
+func (e *JobError) root() *JobError {
+	for errors.Is(e.kind, ErrDependencyFailed) {
+		dep, ok := e.Cause.(*JobError)
+		if !ok {
+			break
 		}
 		e = dep
 	}
+	return e
 }
 
 // Unwrap returns the sentinel of the failure's kind and its cause.
