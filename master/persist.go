@@ -100,10 +100,15 @@ func (q *persister) fail(id, attempt uint64, base, most time.Duration) bool {
 		return false
 	}
 	it.inflight = false
-	it.failures++
-	delay := base << min(it.failures-1, 20)
-	it.notBefore = time.Now().Add(min(delay, most))
+	it.retryLater(time.Now(), base, most)
 	return true
+}
+
+// retryLater counts a failure and delays the next attempt: base, doubling with each
+// failure, at most most.
+func (it *persistItem) retryLater(now time.Time, base, most time.Duration) {
+	it.failures++
+	it.notBefore = now.Add(min(base<<min(it.failures-1, 20), most))
 }
 
 // failExecutor fails every task in flight on an executor.
@@ -194,8 +199,7 @@ func (m *Master) dispatchPersists() {
 		if it.inflight && now.After(it.deadline) {
 			m.log.Warn("persist task timed out", "file_id", it.fileID, "executor_id", it.executor, "attempt", it.attempt)
 			it.inflight = false
-			it.failures++
-			it.notBefore = now.Add(min(m.cfg.PersistRetryBase<<min(it.failures-1, 20), m.cfg.PersistRetryMax))
+			it.retryLater(now, m.cfg.PersistRetryBase, m.cfg.PersistRetryMax)
 		}
 		if it.inflight {
 			running++
@@ -217,8 +221,7 @@ func (m *Master) dispatchPersists() {
 		}
 		pf, execID, ok := m.persistTask(v, in, q.nextAttempt+1)
 		if !ok {
-			it.failures++
-			it.notBefore = now.Add(min(m.cfg.PersistRetryBase<<min(it.failures-1, 20), m.cfg.PersistRetryMax))
+			it.retryLater(now, m.cfg.PersistRetryBase, m.cfg.PersistRetryMax)
 			continue
 		}
 		if !m.blocks.queuePersist(execID, pf) {
