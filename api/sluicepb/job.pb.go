@@ -170,14 +170,19 @@ type JobInfo struct {
 	ExitCode int32 `protobuf:"varint,11,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
 	// message explains a FAILED or KILLED state (exit status, lost node, incomplete output).
 	Message string `protobuf:"bytes,12,opt,name=message,proto3" json:"message,omitempty"`
-	// log_tail holds the last lines of the failed run's output, when the backend kept them.
+	// log_tail holds the last lines of the latest run's output, when the backend kept them;
+	// a FAILED job carries it whenever the backend has it.
 	LogTail string `protobuf:"bytes,13,opt,name=log_tail,json=logTail,proto3" json:"log_tail,omitempty"`
 	// host is the node the latest run ran on.
 	Host string `protobuf:"bytes,14,opt,name=host,proto3" json:"host,omitempty"`
 	// parent_job_ids are the jobs that produced this job's inputs.
 	ParentJobIds []string `protobuf:"bytes,15,rep,name=parent_job_ids,json=parentJobIds,proto3" json:"parent_job_ids,omitempty"`
 	// child_job_ids are the jobs that read this job's outputs.
-	ChildJobIds   []string `protobuf:"bytes,16,rep,name=child_job_ids,json=childJobIds,proto3" json:"child_job_ids,omitempty"`
+	ChildJobIds []string `protobuf:"bytes,16,rep,name=child_job_ids,json=childJobIds,proto3" json:"child_job_ids,omitempty"`
+	// log_path is the file on host holding the latest run's whole output (stdout and
+	// stderr), when the backend writes one (the local backend does); `sluice job logs`
+	// reads it when it runs on that host and falls back to log_tail otherwise.
+	LogPath       string `protobuf:"bytes,17,opt,name=log_path,json=logPath,proto3" json:"log_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +327,13 @@ func (x *JobInfo) GetChildJobIds() []string {
 		return x.ChildJobIds
 	}
 	return nil
+}
+
+func (x *JobInfo) GetLogPath() string {
+	if x != nil {
+		return x.LogPath
+	}
+	return ""
 }
 
 // SubmitJobRequest submits a job.
@@ -1386,7 +1398,7 @@ const file_job_proto_rawDesc = "" +
 	"workingDir\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x04\n" +
 	"\aJobInfo\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12&\n" +
 	"\x04spec\x18\x02 \x01(\v2\x12.sluice.v1.JobSpecR\x04spec\x12)\n" +
@@ -1404,7 +1416,8 @@ const file_job_proto_rawDesc = "" +
 	"\blog_tail\x18\r \x01(\tR\alogTail\x12\x12\n" +
 	"\x04host\x18\x0e \x01(\tR\x04host\x12$\n" +
 	"\x0eparent_job_ids\x18\x0f \x03(\tR\fparentJobIds\x12\"\n" +
-	"\rchild_job_ids\x18\x10 \x03(\tR\vchildJobIds\":\n" +
+	"\rchild_job_ids\x18\x10 \x03(\tR\vchildJobIds\x12\x19\n" +
+	"\blog_path\x18\x11 \x01(\tR\alogPath\":\n" +
 	"\x10SubmitJobRequest\x12&\n" +
 	"\x04spec\x18\x01 \x01(\v2\x12.sluice.v1.JobSpecR\x04spec\"9\n" +
 	"\x11SubmitJobResponse\x12$\n" +

@@ -39,7 +39,16 @@ const (
 type JobMasterClient interface {
 	// SubmitJob journals the lineage record, creates the outputs as INCOMPLETE placeholders
 	// bound to the job, and asks the framework scheduler to launch the command with
-	// SLUICE_MASTER, SLUICE_JOB_ID, SLUICE_INPUTS and SLUICE_OUTPUTS in its environment.
+	// SLUICE_MASTER, SLUICE_JOB_ID, SLUICE_INPUTS and SLUICE_OUTPUTS in its environment
+	// (added to JobSpec.env, overriding keys of the same name):
+	//
+	//	SLUICE_MASTER   the masters' gRPC addresses, host:port, comma-separated;
+	//	SLUICE_JOB_ID   JobInfo.job_id;
+	//	SLUICE_INPUTS   JobSpec.inputs in order, one path per line ("\n"-separated, no
+	//	                trailing newline; empty when there are none);
+	//	SLUICE_OUTPUTS  JobSpec.outputs in order, the same way.
+	//
+	// Paths may hold commas and spaces but never a newline. client.JobEnv parses these.
 	SubmitJob(ctx context.Context, in *SubmitJobRequest, opts ...grpc.CallOption) (*SubmitJobResponse, error)
 	// GetJob returns one job (NOT_FOUND if unknown).
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
@@ -145,7 +154,16 @@ func (c *jobMasterClient) GetLineage(ctx context.Context, in *GetLineageRequest,
 type JobMasterServer interface {
 	// SubmitJob journals the lineage record, creates the outputs as INCOMPLETE placeholders
 	// bound to the job, and asks the framework scheduler to launch the command with
-	// SLUICE_MASTER, SLUICE_JOB_ID, SLUICE_INPUTS and SLUICE_OUTPUTS in its environment.
+	// SLUICE_MASTER, SLUICE_JOB_ID, SLUICE_INPUTS and SLUICE_OUTPUTS in its environment
+	// (added to JobSpec.env, overriding keys of the same name):
+	//
+	//	SLUICE_MASTER   the masters' gRPC addresses, host:port, comma-separated;
+	//	SLUICE_JOB_ID   JobInfo.job_id;
+	//	SLUICE_INPUTS   JobSpec.inputs in order, one path per line ("\n"-separated, no
+	//	                trailing newline; empty when there are none);
+	//	SLUICE_OUTPUTS  JobSpec.outputs in order, the same way.
+	//
+	// Paths may hold commas and spaces but never a newline. client.JobEnv parses these.
 	SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error)
 	// GetJob returns one job (NOT_FOUND if unknown).
 	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
