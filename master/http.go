@@ -34,7 +34,8 @@ func (m *Master) httpHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", m.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", m.page("overview", func(*http.Request) (any, error) {
-		return m.report(false, 20), nil
+		n, lag := m.persist.stats(time.Now())
+		return overview{GetReportResponse: m.report(false, 20), PersistQueue: n, PersistLag: lag.Round(time.Millisecond).String()}, nil
 	}))
 	mux.HandleFunc("GET /executors", m.page("executors", func(*http.Request) (any, error) {
 		return m.blocks.list(true), nil
@@ -57,6 +58,13 @@ func (m *Master) handleHealth(w http.ResponseWriter, _ *http.Request) {
 		role = "leader"
 	}
 	fmt.Fprintf(w, "ok %s leader=%s\n", role, m.leaderRPC(m.j.LeaderAddr()))
+}
+
+// overview is the data of the overview page: the cluster report and the persist queue.
+type overview struct {
+	*sluicepb.GetReportResponse
+	PersistQueue int
+	PersistLag   string
 }
 
 // pageData is what every page template receives.
