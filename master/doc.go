@@ -65,6 +65,7 @@
 //     knows (else UNKNOWN_SCHEME) and a UFS that opens with its root directory present.
 //     MountRequest.shared is kept as the reserved mount option "sluice.mount.shared",
 //     which never reaches UFS factories.
+//   - A file created in a pinned directory is pinned.
 //   - Access times are batched: reads mark files, the leader journals ignorable
 //     UpdateAccessTime entries every few seconds.
 //   - The cluster ID is a hash of the journaled root UFS URI.

@@ -110,6 +110,11 @@ func (s *fsServer) CreateFile(ctx context.Context, req *sluicepb.CreateFileReque
 	if mode == 0 {
 		mode = 0o644
 	}
+	// A pinned directory pins the files created in it.
+	pinned := req.GetPinned()
+	if parent, err := m.st.View().Get(path.Dir(p)); err == nil && parent.Pinned {
+		pinned = true
+	}
 	ids, err := m.reserveFor(p)
 	if err != nil {
 		return nil, err
@@ -117,7 +122,7 @@ func (s *fsServer) CreateFile(ctx context.Context, req *sluicepb.CreateFileReque
 	res, err := m.apply(ctx, state.EntryCreateFile, &sluicepb.CreateFileEntry{
 		Path: p, Ids: ids, Recursive: req.GetRecursive(), BlockSize: bs,
 		Owner: m.owner(req.GetOwner()), Group: m.group(req.GetGroup()), Mode: mode, DirMode: 0o755,
-		TimeMs: nowMs(), Pinned: req.GetPinned(), TtlMs: req.GetTtlMs(), TtlAction: action, JobId: jobID,
+		TimeMs: nowMs(), Pinned: pinned, TtlMs: req.GetTtlMs(), TtlAction: action, JobId: jobID,
 	})
 	if err != nil {
 		return nil, withPath(err, p)

@@ -94,6 +94,9 @@ func TestMaster_Namespace(t *testing.T) {
 	if !sa.GetFile().GetPinned() || !y.GetPinned() || y.GetMode() != 0o700 || y.GetOwner() != "alice" {
 		t.Fatalf("attributes: %v / %v", sa.GetFile(), y)
 	}
+	if cr, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: "/x/y/new"}); err != nil || !cr.GetFile().GetPinned() {
+		t.Fatalf("file in a pinned directory: %v %v", cr, err)
+	}
 
 	// CreateDirectory THROUGH creates it in the UFS at once.
 	if _, err := tm.fs.CreateDirectory(ctx, &sluicepb.CreateDirectoryRequest{Path: "/through", WriteType: sluicepb.WriteType_WRITE_TYPE_THROUGH}); err != nil {
