@@ -76,6 +76,23 @@
 // streams are the default implementation, and a faster data plane can replace them without
 // touching readers and writers.
 //
+// # Lineage jobs
+//
+// SubmitJob, GetJob, ListJobs, KillJob, DeleteLineage, GetLineage (GetJobLineage) and
+// GetCheckpointStatus are the JobMaster calls, through the same leader-following path as
+// the metadata calls. A program run as a job learns its cluster, ID, inputs and outputs
+// from its environment, set by the master: SLUICE_MASTER (comma-separated addresses),
+// SLUICE_JOB_ID, and SLUICE_INPUTS and SLUICE_OUTPUTS (paths in submission order, one per
+// line: JobPathSeparator is "\n", since paths may hold commas). JobEnv reads them (the
+// package's one reader of the environment, for job programs), NewJob connects, and
+// Job.CreateOutput writes an output MUST_CACHE bound to the job, taking over the
+// INCOMPLETE placeholder SubmitJob made:
+//
+//	env, _ := client.JobEnv()
+//	job, err := client.NewJob(ctx, client.DefaultConfig(), env)
+//	…
+//	w, err := job.CreateOutput(ctx, env.Outputs[0])
+//
 // # io/fs
 //
 // FS returns a read-only io/fs view (fs.StatFS, fs.ReadDirFS, fs.ReadFileFS) of the

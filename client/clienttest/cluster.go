@@ -80,6 +80,9 @@ type Cluster struct {
 	faults map[string][]error
 	// calls counts calls by method name ("ReadBlock", "GetStatus", …).
 	calls map[string]int
+	// jobs are the recorded lineage jobs by ID ascending (jobs.go).
+	jobs      []*job
+	nextJobID uint64
 }
 
 // New starts a fake cluster and registers its shutdown with t.Cleanup.
@@ -216,6 +219,7 @@ func (c *Cluster) startMaster(i int) *masterServer {
 	})
 	sluicepb.RegisterFileSystemMasterServer(m.srv, &fsServer{c: c})
 	sluicepb.RegisterMetaMasterServer(m.srv, &metaServer{c: c, self: i})
+	sluicepb.RegisterJobMasterServer(m.srv, &jobServer{c: c})
 	go m.srv.Serve(lis)
 	return m
 }

@@ -3,7 +3,9 @@
 // MetaMaster from one shared namespace (mounts, metadata loading from an in-memory UFS,
 // persistence, free, TTL and pin attributes, block locations), and executors serving
 // BlockService from block files in temporary directories (streamed reads and writes,
-// short-circuit access, THROUGH writes, loading from the UFS).
+// short-circuit access, THROUGH writes, loading from the UFS), and a JobMaster that records
+// lineage jobs and their output placeholders but runs nothing: tests end a job's run with
+// FinishJob or change it with UpdateJob.
 //
 // The fake follows the wire contracts of api/ — codes and ErrorDetail reasons from the
 // api/errors.proto table, block IDs, stream shapes — but keeps everything in one process
