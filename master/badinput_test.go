@@ -2,12 +2,15 @@ package master
 
 import (
 	"context"
+	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/ufs"
 )
 
 func TestMaster_BadInput(t *testing.T) {
@@ -211,5 +214,35 @@ func TestMaster_BadInput(t *testing.T) {
 	// The master still serves after all of it.
 	if tm.status("/done").GetLength() != 8 {
 		t.Fatal("master lost /done")
+	}
+}
+
+// brokenFS is a UFS whose every call fails with an error outside the ufs contract.
+type brokenFS struct{ ufs.FS }
+
+var errBroken = errors.New("disk on fire")
+
+func (brokenFS) Stat(context.Context, string) (ufs.FileInfo, error) { return ufs.FileInfo{}, errBroken }
+func (brokenFS) List(context.Context, string) ([]ufs.FileInfo, error) {
+	return nil, errBroken
+}
+
+func TestMaster_UFSErrors(t *testing.T) {
+	broken := false
+	tm, _ := startMaster(t, func(c *Config) {
+		c.UFS["broken"] = func(_ context.Context, u *url.URL, _ map[string]string) (ufs.FS, error) {
+			if u.Host == "unreachable" {
+				return nil, errBroken
+			}
+			broken = true
+			return brokenFS{}, nil
+		}
+	})
+	_, err := tm.fs.Mount(callCtx(t), &sluicepb.MountRequest{Path: "/b", UfsUri: "broken://unreachable"})
+	wantReason(t, err, codes.Internal, sluicepb.ErrorReason_ERROR_REASON_UFS_ERROR)
+	_, err = tm.fs.Mount(callCtx(t), &sluicepb.MountRequest{Path: "/b", UfsUri: "broken://host"})
+	wantReason(t, err, codes.Internal, sluicepb.ErrorReason_ERROR_REASON_UFS_ERROR)
+	if !broken {
+		t.Fatal("factory not called")
 	}
 }

@@ -265,3 +265,30 @@ func TestMaster_PersistAfterRename(t *testing.T) {
 		t.Fatal("UFS copy left under the old name")
 	}
 }
+
+func TestMaster_PersistTaskTimeout(t *testing.T) {
+	tm, _ := startMaster(t, func(c *Config) { c.PersistTimeout = 100 * time.Millisecond })
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	writeFile(t, tm, e, "/stuck", []byte("stuck"), sluicepb.WriteType_WRITE_TYPE_ASYNC_THROUGH)
+	// The executor takes the task and goes quiet about it: it is handed out again, as a
+	// new attempt with a new temporary name.
+	var tasks []*sluicepb.PersistFile
+	waitFor(t, "the task handed out twice", func() bool {
+		if c, err := commandOf(e.heartbeat(), sluicepb.CommandType_COMMAND_TYPE_PERSIST_FILES); err == nil {
+			tasks = append(tasks, c.GetPersistFiles()...)
+		}
+		return len(tasks) >= 2
+	})
+	if tasks[0].GetAttempt() == tasks[1].GetAttempt() || tasks[0].GetTempUfsUri() == tasks[1].GetTempUfsUri() {
+		t.Fatalf("attempts not distinct: %v / %v", tasks[0], tasks[1])
+	}
+	// A report of the first attempt is stale now.
+	if _, err := tm.ex.ReportPersisted(callCtx(t), &sluicepb.ReportPersistedRequest{ExecutorId: e.id, FileId: tasks[0].GetFileId(),
+		Attempt: tasks[0].GetAttempt(), Success: true}); err != nil {
+		t.Fatal(err)
+	}
+	if tm.persistence("/stuck") != sluicepb.PersistenceState_PERSISTENCE_STATE_TO_BE_PERSISTED {
+		t.Fatal("a stale report was taken")
+	}
+}
