@@ -51,7 +51,7 @@ func blockKnown(v *state.View, b *sluicepb.StoredBlock) bool {
 		return false
 	}
 	if !in.Complete {
-		return true
+		return b.GetLength() <= in.BlockSize
 	}
 	i := int64(sluicepb.BlockIndex(b.GetBlockId()))
 	return i < in.BlockCount() && b.GetLength() == blockLen(in, int(i))
