@@ -38,6 +38,9 @@ type metaEnv struct {
 	stub    []*client.Client
 	// statFiles is how many files each client stats in turn.
 	statFiles int
+	// creates counts the create rounds, which name their files after it (a benchmark
+	// function may run more than once on the same cluster).
+	creates int
 }
 
 // newMetaEnv starts the cluster, creates a directory per client holding statFiles empty
@@ -178,7 +181,8 @@ func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name str
 	rounds := 0
 	index0 := m.appliedIndex(b)
 	for b.Loop() {
-		rt, err := m.metaRound(b.Context(), perClient, op(rounds), rounds%2 == 1)
+		rt, err := m.metaRound(b.Context(), perClient, op(m.creates), rounds%2 == 1)
+		m.creates++
 		if err != nil {
 			b.Fatal(err)
 		}
