@@ -93,6 +93,9 @@ func (b *blockMaster) register(info *sluicepb.ExecutorInfo, held []*sluicepb.Sto
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	id = info.GetId()
+	// A previous ID is kept unless another live executor (another address) has it now;
+	// a previous ID this leader never saw is taken as is, so IDs survive a master
+	// restart.
 	if old, ok := b.executors[id]; id == 0 || (ok && old.info.GetRpcAddress() != info.GetRpcAddress() && !old.lost) {
 		for {
 			b.nextID++
@@ -104,6 +107,8 @@ func (b *blockMaster) register(info *sluicepb.ExecutorInfo, held []*sluicepb.Sto
 	}
 	e := &executorEntry{info: proto.Clone(info).(*sluicepb.ExecutorInfo), lastHeartbeat: now,
 		blocks: make(map[uint64]string, len(held))}
+	// Re-registration replaces what the master knew of this executor: the block list
+	// it sends is the whole truth, so copies it no longer reports are dropped.
 	if old, ok := b.executors[id]; ok {
 		dropped = append(dropped, b.dropExecutorLocked(id, old)...)
 	}
@@ -118,6 +123,9 @@ func (b *blockMaster) register(info *sluicepb.ExecutorInfo, held []*sluicepb.Sto
 		}
 		b.addLocked(id, e, sb)
 	}
+	// The same address under another ID is this executor's former life (it restarted
+	// and lost its ID): forget it, after the new block list was taken, so copies it still
+	// holds never count as lost.
 	for oid, old := range b.executors {
 		if oid != id && !old.lost && old.info.GetRpcAddress() == info.GetRpcAddress() {
 			dropped = append(dropped, b.dropExecutorLocked(oid, old)...)

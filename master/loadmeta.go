@@ -191,6 +191,8 @@ func (l *metaLoader) loadDirOnce(ctx context.Context, dir string) error {
 	list, err := f.List(ctx, res.UFSPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, ufs.ErrNotDir):
+		// A directory that exists only in Sluice (not persisted yet) has nothing to
+		// load; it is still marked loaded so it is not listed again.
 		list = nil
 	case err != nil:
 		return ufsErr("list", res.UFSPath, err)
@@ -213,8 +215,11 @@ func (l *metaLoader) loadDirOnce(ctx context.Context, dir string) error {
 		found = append(found, li)
 	}
 	if len(found) == 0 && in.ChildrenLoaded {
-		return nil
+		return nil // ALWAYS found nothing new: no entry to journal
 	}
+	// Large directories go in several entries so none exceeds Raft's comfortable entry
+	// size; the directory counts as loaded only with the last one, so an interrupted
+	// load is redone.
 	alloc, err := m.allocator()
 	if err != nil {
 		return err

@@ -383,6 +383,9 @@ func (m *Master) deletePath(ctx context.Context, p string, recursive, sluiceOnly
 			return 0, fmt.Errorf("%s: %w", p, state.ErrDirectoryNotEmpty)
 		}
 	}
+	// The UFS goes first: if its delete fails the namespace still shows the data, which
+	// is still there; the reverse order could leave UFS data no path refers to, which
+	// would reappear at the next metadata load.
 	if !sluiceOnly {
 		r, err := v.Resolve(p)
 		if err != nil {

@@ -194,6 +194,8 @@ func (m *Master) dispatchPersists() {
 	v := m.st.View()
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	// First expire the tasks whose executor went quiet about them, and count the ones
+	// still running against the concurrency bound.
 	running := 0
 	for _, it := range q.items {
 		if it.inflight && now.After(it.deadline) {
@@ -205,6 +207,8 @@ func (m *Master) dispatchPersists() {
 			running++
 		}
 	}
+	// Then hand out waiting files in FIFO order. A file in backoff keeps its place but
+	// does not hold up the files behind it.
 	var gone []uint64
 	for _, id := range q.order {
 		if running >= m.cfg.PersistConcurrency {
@@ -216,11 +220,15 @@ func (m *Master) dispatchPersists() {
 		}
 		in, err := v.GetByID(id)
 		if err != nil || in.PersistenceState != state.ToBePersisted {
+			// Deleted, LOST, or persisted some other way (THROUGH, a report that
+			// arrived after a timeout): nothing left to do.
 			gone = append(gone, id)
 			continue
 		}
 		pf, execID, ok := m.persistTask(v, in, q.nextAttempt+1)
 		if !ok {
+			// No live executor holds the blocks yet (a restart before registrations) or
+			// any more (the loss check will mark the file LOST): try again later.
 			it.retryLater(now, m.cfg.PersistRetryBase, m.cfg.PersistRetryMax)
 			continue
 		}
