@@ -216,8 +216,12 @@ type WriteBlockHeader struct {
 	BlockId uint64 `protobuf:"varint,1,opt,name=block_id,json=blockId,proto3" json:"block_id,omitempty"`
 	// tier is the alias of the tier to write to; empty means the top tier.
 	Tier string `protobuf:"bytes,2,opt,name=tier,proto3" json:"tier,omitempty"`
-	// size_hint is the expected length (usually the file's block size), reserved up front;
-	// writing past it reserves more or fails with NO_SPACE.
+	// size_hint is the expected length, reserved up front: the bytes of the file left to
+	// write when the client knows them (up to the block size), else the block size. Writing
+	// past it reserves more or fails with NO_SPACE. When the hint cannot be reserved, the
+	// executor starts with no reservation and reserves as the chunks come. Blocks written
+	// here are guarded from eviction until their file is persisted (see
+	// HeartbeatRequest.guarded_file_ids); NO_SPACE means the tier is full of such data.
 	SizeHint int64 `protobuf:"varint,3,opt,name=size_hint,json=sizeHint,proto3" json:"size_hint,omitempty"`
 	// pinned keeps the block from eviction.
 	Pinned bool `protobuf:"varint,4,opt,name=pinned,proto3" json:"pinned,omitempty"`
@@ -924,8 +928,10 @@ type CreateLocalBlockRequest struct {
 	BlockId uint64 `protobuf:"varint,1,opt,name=block_id,json=blockId,proto3" json:"block_id,omitempty"`
 	// tier is the alias of the tier to write to; empty means the top tier (MEM, on tmpfs).
 	Tier string `protobuf:"bytes,2,opt,name=tier,proto3" json:"tier,omitempty"`
-	// reserve_bytes is the space to reserve (usually the file's block size); the client must
-	// not write more.
+	// reserve_bytes is the space to reserve: the bytes of the file left to write when the
+	// client knows them (up to the block size), else the block size. A file longer than the
+	// reservation is allowed: CommitLocalBlock reserves the rest or fails with NO_SPACE.
+	// The block is guarded from eviction like a WriteBlock's.
 	ReserveBytes int64 `protobuf:"varint,3,opt,name=reserve_bytes,json=reserveBytes,proto3" json:"reserve_bytes,omitempty"`
 	// pinned keeps the block from eviction.
 	Pinned bool `protobuf:"varint,4,opt,name=pinned,proto3" json:"pinned,omitempty"`

@@ -173,9 +173,13 @@ type RegisterExecutorRequest struct {
 	// reuses it when it still knows it) or 0. Master-owned fields are ignored.
 	Executor *ExecutorInfo `protobuf:"bytes,1,opt,name=executor,proto3" json:"executor,omitempty"`
 	// blocks are all the blocks the executor holds now.
-	Blocks        []*StoredBlock `protobuf:"bytes,2,rep,name=blocks,proto3" json:"blocks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Blocks []*StoredBlock `protobuf:"bytes,2,rep,name=blocks,proto3" json:"blocks,omitempty"`
+	// guarded_file_ids are the files of blocks the executor guards from eviction (see
+	// HeartbeatRequest.guarded_file_ids); after a restart every held block is guarded, so
+	// the answer lets a restarted executor unguard at once. Capped like the heartbeat's.
+	GuardedFileIds []uint64 `protobuf:"varint,3,rep,packed,name=guarded_file_ids,json=guardedFileIds,proto3" json:"guarded_file_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RegisterExecutorRequest) Reset() {
@@ -222,6 +226,13 @@ func (x *RegisterExecutorRequest) GetBlocks() []*StoredBlock {
 	return nil
 }
 
+func (x *RegisterExecutorRequest) GetGuardedFileIds() []uint64 {
+	if x != nil {
+		return x.GuardedFileIds
+	}
+	return nil
+}
+
 // RegisterExecutorResponse admits an executor.
 type RegisterExecutorResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -233,7 +244,9 @@ type RegisterExecutorResponse struct {
 	// heartbeat_interval_ms is how often the master expects heartbeats.
 	HeartbeatIntervalMs int64 `protobuf:"varint,3,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
 	// cluster_id identifies the Sluice cluster, so an executor notices a different master.
-	ClusterId     string `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	ClusterId string `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// guards answers guarded_file_ids.
+	Guards        *GuardAnswer `protobuf:"bytes,5,opt,name=guards,proto3" json:"guards,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +309,13 @@ func (x *RegisterExecutorResponse) GetClusterId() string {
 	return ""
 }
 
+func (x *RegisterExecutorResponse) GetGuards() *GuardAnswer {
+	if x != nil {
+		return x.Guards
+	}
+	return nil
+}
+
 // HeartbeatRequest reports an executor's state.
 type HeartbeatRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -312,8 +332,16 @@ type HeartbeatRequest struct {
 	// persisting_file_ids are the files whose persist tasks are still running here, so the
 	// master does not hand them out again.
 	PersistingFileIds []uint64 `protobuf:"varint,5,rep,packed,name=persisting_file_ids,json=persistingFileIds,proto3" json:"persisting_file_ids,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// guarded_file_ids are files of which the executor holds blocks it guards from eviction:
+	// blocks written to it (WriteBlock, CommitLocalBlock) whose data may exist nowhere else,
+	// and, after a restart, every block it holds, until the master says otherwise. The
+	// executor never evicts a guarded block (a write that cannot get space without doing so
+	// fails with NO_SPACE). Deduplicated, at most 8192 per heartbeat; an executor guarding
+	// more files reports the rest, in rotation, on later heartbeats. The master answers in
+	// HeartbeatResponse.guards; the master keeps no state about guards.
+	GuardedFileIds []uint64 `protobuf:"varint,6,rep,packed,name=guarded_file_ids,json=guardedFileIds,proto3" json:"guarded_file_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -377,6 +405,13 @@ func (x *HeartbeatRequest) GetRemovedBlockIds() []uint64 {
 func (x *HeartbeatRequest) GetPersistingFileIds() []uint64 {
 	if x != nil {
 		return x.PersistingFileIds
+	}
+	return nil
+}
+
+func (x *HeartbeatRequest) GetGuardedFileIds() []uint64 {
+	if x != nil {
+		return x.GuardedFileIds
 	}
 	return nil
 }
@@ -581,7 +616,9 @@ func (x *ExecutorCommand) GetPersistFiles() []*PersistFile {
 type HeartbeatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// commands to carry out; empty (or NOTHING) when there is nothing to do.
-	Commands      []*ExecutorCommand `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	Commands []*ExecutorCommand `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	// guards answers HeartbeatRequest.guarded_file_ids.
+	Guards        *GuardAnswer `protobuf:"bytes,2,opt,name=guards,proto3" json:"guards,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -623,6 +660,83 @@ func (x *HeartbeatResponse) GetCommands() []*ExecutorCommand {
 	return nil
 }
 
+func (x *HeartbeatResponse) GetGuards() *GuardAnswer {
+	if x != nil {
+		return x.Guards
+	}
+	return nil
+}
+
+// GuardAnswer tells an executor which of the files it guards no longer need it. Each list
+// is a subset of the guarded_file_ids asked about; files in none of them (not persisted,
+// still being written, …) stay guarded.
+type GuardAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// persisted_file_ids are PERSISTED: the UFS holds a copy, so their blocks may be evicted
+	// like any cached block (the executor unguards them, unless a user pinned them).
+	PersistedFileIds []uint64 `protobuf:"varint,1,rep,packed,name=persisted_file_ids,json=persistedFileIds,proto3" json:"persisted_file_ids,omitempty"`
+	// lineage_file_ids are complete, not yet persisted outputs of lineage jobs that lineage
+	// can recompute: the executor unguards their blocks but marks them protected (evicted
+	// only when no unprotected block can go).
+	LineageFileIds []uint64 `protobuf:"varint,2,rep,packed,name=lineage_file_ids,json=lineageFileIds,proto3" json:"lineage_file_ids,omitempty"`
+	// gone_file_ids no longer exist. The executor stops guarding their blocks; deleting
+	// them is left to REMOVE_BLOCKS and registration, which already handle deletions.
+	GoneFileIds   []uint64 `protobuf:"varint,3,rep,packed,name=gone_file_ids,json=goneFileIds,proto3" json:"gone_file_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GuardAnswer) Reset() {
+	*x = GuardAnswer{}
+	mi := &file_executor_master_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GuardAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GuardAnswer) ProtoMessage() {}
+
+func (x *GuardAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_executor_master_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GuardAnswer.ProtoReflect.Descriptor instead.
+func (*GuardAnswer) Descriptor() ([]byte, []int) {
+	return file_executor_master_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GuardAnswer) GetPersistedFileIds() []uint64 {
+	if x != nil {
+		return x.PersistedFileIds
+	}
+	return nil
+}
+
+func (x *GuardAnswer) GetLineageFileIds() []uint64 {
+	if x != nil {
+		return x.LineageFileIds
+	}
+	return nil
+}
+
+func (x *GuardAnswer) GetGoneFileIds() []uint64 {
+	if x != nil {
+		return x.GoneFileIds
+	}
+	return nil
+}
+
 // CommitBlockRequest records a written block.
 type CommitBlockRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -642,7 +756,7 @@ type CommitBlockRequest struct {
 
 func (x *CommitBlockRequest) Reset() {
 	*x = CommitBlockRequest{}
-	mi := &file_executor_master_proto_msgTypes[7]
+	mi := &file_executor_master_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +768,7 @@ func (x *CommitBlockRequest) String() string {
 func (*CommitBlockRequest) ProtoMessage() {}
 
 func (x *CommitBlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_master_proto_msgTypes[7]
+	mi := &file_executor_master_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +781,7 @@ func (x *CommitBlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitBlockRequest.ProtoReflect.Descriptor instead.
 func (*CommitBlockRequest) Descriptor() ([]byte, []int) {
-	return file_executor_master_proto_rawDescGZIP(), []int{7}
+	return file_executor_master_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CommitBlockRequest) GetExecutorId() uint64 {
@@ -714,7 +828,7 @@ type CommitBlockResponse struct {
 
 func (x *CommitBlockResponse) Reset() {
 	*x = CommitBlockResponse{}
-	mi := &file_executor_master_proto_msgTypes[8]
+	mi := &file_executor_master_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +840,7 @@ func (x *CommitBlockResponse) String() string {
 func (*CommitBlockResponse) ProtoMessage() {}
 
 func (x *CommitBlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_master_proto_msgTypes[8]
+	mi := &file_executor_master_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +853,7 @@ func (x *CommitBlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitBlockResponse.ProtoReflect.Descriptor instead.
 func (*CommitBlockResponse) Descriptor() ([]byte, []int) {
-	return file_executor_master_proto_rawDescGZIP(), []int{8}
+	return file_executor_master_proto_rawDescGZIP(), []int{9}
 }
 
 // ReportPersistedRequest is the outcome of one persist task.
@@ -771,7 +885,7 @@ type ReportPersistedRequest struct {
 
 func (x *ReportPersistedRequest) Reset() {
 	*x = ReportPersistedRequest{}
-	mi := &file_executor_master_proto_msgTypes[9]
+	mi := &file_executor_master_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +897,7 @@ func (x *ReportPersistedRequest) String() string {
 func (*ReportPersistedRequest) ProtoMessage() {}
 
 func (x *ReportPersistedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_master_proto_msgTypes[9]
+	mi := &file_executor_master_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +910,7 @@ func (x *ReportPersistedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportPersistedRequest.ProtoReflect.Descriptor instead.
 func (*ReportPersistedRequest) Descriptor() ([]byte, []int) {
-	return file_executor_master_proto_rawDescGZIP(), []int{9}
+	return file_executor_master_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReportPersistedRequest) GetExecutorId() uint64 {
@@ -878,7 +992,7 @@ type ReportPersistedResponse struct {
 
 func (x *ReportPersistedResponse) Reset() {
 	*x = ReportPersistedResponse{}
-	mi := &file_executor_master_proto_msgTypes[10]
+	mi := &file_executor_master_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1004,7 @@ func (x *ReportPersistedResponse) String() string {
 func (*ReportPersistedResponse) ProtoMessage() {}
 
 func (x *ReportPersistedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_executor_master_proto_msgTypes[10]
+	mi := &file_executor_master_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1017,7 @@ func (x *ReportPersistedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportPersistedResponse.ProtoReflect.Descriptor instead.
 func (*ReportPersistedResponse) Descriptor() ([]byte, []int) {
-	return file_executor_master_proto_rawDescGZIP(), []int{10}
+	return file_executor_master_proto_rawDescGZIP(), []int{11}
 }
 
 var File_executor_master_proto protoreflect.FileDescriptor
@@ -915,24 +1029,27 @@ const file_executor_master_proto_rawDesc = "" +
 	"\bblock_id\x18\x01 \x01(\x04R\ablockId\x12\x16\n" +
 	"\x06length\x18\x02 \x01(\x03R\x06length\x12\x12\n" +
 	"\x04tier\x18\x03 \x01(\tR\x04tier\x12\x16\n" +
-	"\x06crc32c\x18\x04 \x01(\rR\x06crc32c\"~\n" +
+	"\x06crc32c\x18\x04 \x01(\rR\x06crc32c\"\xa8\x01\n" +
 	"\x17RegisterExecutorRequest\x123\n" +
 	"\bexecutor\x18\x01 \x01(\v2\x17.sluice.v1.ExecutorInfoR\bexecutor\x12.\n" +
-	"\x06blocks\x18\x02 \x03(\v2\x16.sluice.v1.StoredBlockR\x06blocks\"\xb8\x01\n" +
+	"\x06blocks\x18\x02 \x03(\v2\x16.sluice.v1.StoredBlockR\x06blocks\x12(\n" +
+	"\x10guarded_file_ids\x18\x03 \x03(\x04R\x0eguardedFileIds\"\xe8\x01\n" +
 	"\x18RegisterExecutorResponse\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\x04R\n" +
 	"executorId\x12(\n" +
 	"\x10remove_block_ids\x18\x02 \x03(\x04R\x0eremoveBlockIds\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x03 \x01(\x03R\x13heartbeatIntervalMs\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x04 \x01(\tR\tclusterId\"\xf6\x01\n" +
+	"cluster_id\x18\x04 \x01(\tR\tclusterId\x12.\n" +
+	"\x06guards\x18\x05 \x01(\v2\x16.sluice.v1.GuardAnswerR\x06guards\"\xa0\x02\n" +
 	"\x10HeartbeatRequest\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\x04R\n" +
 	"executorId\x12*\n" +
 	"\x05tiers\x18\x02 \x03(\v2\x14.sluice.v1.TierUsageR\x05tiers\x129\n" +
 	"\fadded_blocks\x18\x03 \x03(\v2\x16.sluice.v1.StoredBlockR\vaddedBlocks\x12*\n" +
 	"\x11removed_block_ids\x18\x04 \x03(\x04R\x0fremovedBlockIds\x12.\n" +
-	"\x13persisting_file_ids\x18\x05 \x03(\x04R\x11persistingFileIds\"\xa6\x02\n" +
+	"\x13persisting_file_ids\x18\x05 \x03(\x04R\x11persistingFileIds\x12(\n" +
+	"\x10guarded_file_ids\x18\x06 \x03(\x04R\x0eguardedFileIds\"\xa6\x02\n" +
 	"\vPersistFile\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12$\n" +
@@ -949,9 +1066,14 @@ const file_executor_master_proto_rawDesc = "" +
 	"\x0fExecutorCommand\x12*\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x16.sluice.v1.CommandTypeR\x04type\x12\x1b\n" +
 	"\tblock_ids\x18\x02 \x03(\x04R\bblockIds\x12;\n" +
-	"\rpersist_files\x18\x03 \x03(\v2\x16.sluice.v1.PersistFileR\fpersistFiles\"K\n" +
+	"\rpersist_files\x18\x03 \x03(\v2\x16.sluice.v1.PersistFileR\fpersistFiles\"{\n" +
 	"\x11HeartbeatResponse\x126\n" +
-	"\bcommands\x18\x01 \x03(\v2\x1a.sluice.v1.ExecutorCommandR\bcommands\"\x94\x01\n" +
+	"\bcommands\x18\x01 \x03(\v2\x1a.sluice.v1.ExecutorCommandR\bcommands\x12.\n" +
+	"\x06guards\x18\x02 \x01(\v2\x16.sluice.v1.GuardAnswerR\x06guards\"\x89\x01\n" +
+	"\vGuardAnswer\x12,\n" +
+	"\x12persisted_file_ids\x18\x01 \x03(\x04R\x10persistedFileIds\x12(\n" +
+	"\x10lineage_file_ids\x18\x02 \x03(\x04R\x0elineageFileIds\x12\"\n" +
+	"\rgone_file_ids\x18\x03 \x03(\x04R\vgoneFileIds\"\x94\x01\n" +
 	"\x12CommitBlockRequest\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\x04R\n" +
 	"executorId\x12\x19\n" +
@@ -1002,7 +1124,7 @@ func file_executor_master_proto_rawDescGZIP() []byte {
 }
 
 var file_executor_master_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_executor_master_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_executor_master_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_executor_master_proto_goTypes = []any{
 	(CommandType)(0),                 // 0: sluice.v1.CommandType
 	(*StoredBlock)(nil),              // 1: sluice.v1.StoredBlock
@@ -1012,40 +1134,43 @@ var file_executor_master_proto_goTypes = []any{
 	(*PersistFile)(nil),              // 5: sluice.v1.PersistFile
 	(*ExecutorCommand)(nil),          // 6: sluice.v1.ExecutorCommand
 	(*HeartbeatResponse)(nil),        // 7: sluice.v1.HeartbeatResponse
-	(*CommitBlockRequest)(nil),       // 8: sluice.v1.CommitBlockRequest
-	(*CommitBlockResponse)(nil),      // 9: sluice.v1.CommitBlockResponse
-	(*ReportPersistedRequest)(nil),   // 10: sluice.v1.ReportPersistedRequest
-	(*ReportPersistedResponse)(nil),  // 11: sluice.v1.ReportPersistedResponse
-	(*ExecutorInfo)(nil),             // 12: sluice.v1.ExecutorInfo
-	(*TierUsage)(nil),                // 13: sluice.v1.TierUsage
-	(*UfsFile)(nil),                  // 14: sluice.v1.UfsFile
-	(*FileBlockInfo)(nil),            // 15: sluice.v1.FileBlockInfo
-	(ErrorReason)(0),                 // 16: sluice.v1.ErrorReason
+	(*GuardAnswer)(nil),              // 8: sluice.v1.GuardAnswer
+	(*CommitBlockRequest)(nil),       // 9: sluice.v1.CommitBlockRequest
+	(*CommitBlockResponse)(nil),      // 10: sluice.v1.CommitBlockResponse
+	(*ReportPersistedRequest)(nil),   // 11: sluice.v1.ReportPersistedRequest
+	(*ReportPersistedResponse)(nil),  // 12: sluice.v1.ReportPersistedResponse
+	(*ExecutorInfo)(nil),             // 13: sluice.v1.ExecutorInfo
+	(*TierUsage)(nil),                // 14: sluice.v1.TierUsage
+	(*UfsFile)(nil),                  // 15: sluice.v1.UfsFile
+	(*FileBlockInfo)(nil),            // 16: sluice.v1.FileBlockInfo
+	(ErrorReason)(0),                 // 17: sluice.v1.ErrorReason
 }
 var file_executor_master_proto_depIdxs = []int32{
-	12, // 0: sluice.v1.RegisterExecutorRequest.executor:type_name -> sluice.v1.ExecutorInfo
+	13, // 0: sluice.v1.RegisterExecutorRequest.executor:type_name -> sluice.v1.ExecutorInfo
 	1,  // 1: sluice.v1.RegisterExecutorRequest.blocks:type_name -> sluice.v1.StoredBlock
-	13, // 2: sluice.v1.HeartbeatRequest.tiers:type_name -> sluice.v1.TierUsage
-	1,  // 3: sluice.v1.HeartbeatRequest.added_blocks:type_name -> sluice.v1.StoredBlock
-	14, // 4: sluice.v1.PersistFile.ufs:type_name -> sluice.v1.UfsFile
-	15, // 5: sluice.v1.PersistFile.blocks:type_name -> sluice.v1.FileBlockInfo
-	0,  // 6: sluice.v1.ExecutorCommand.type:type_name -> sluice.v1.CommandType
-	5,  // 7: sluice.v1.ExecutorCommand.persist_files:type_name -> sluice.v1.PersistFile
-	6,  // 8: sluice.v1.HeartbeatResponse.commands:type_name -> sluice.v1.ExecutorCommand
-	16, // 9: sluice.v1.ReportPersistedRequest.reason:type_name -> sluice.v1.ErrorReason
-	2,  // 10: sluice.v1.ExecutorMaster.RegisterExecutor:input_type -> sluice.v1.RegisterExecutorRequest
-	4,  // 11: sluice.v1.ExecutorMaster.Heartbeat:input_type -> sluice.v1.HeartbeatRequest
-	8,  // 12: sluice.v1.ExecutorMaster.CommitBlock:input_type -> sluice.v1.CommitBlockRequest
-	10, // 13: sluice.v1.ExecutorMaster.ReportPersisted:input_type -> sluice.v1.ReportPersistedRequest
-	3,  // 14: sluice.v1.ExecutorMaster.RegisterExecutor:output_type -> sluice.v1.RegisterExecutorResponse
-	7,  // 15: sluice.v1.ExecutorMaster.Heartbeat:output_type -> sluice.v1.HeartbeatResponse
-	9,  // 16: sluice.v1.ExecutorMaster.CommitBlock:output_type -> sluice.v1.CommitBlockResponse
-	11, // 17: sluice.v1.ExecutorMaster.ReportPersisted:output_type -> sluice.v1.ReportPersistedResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	8,  // 2: sluice.v1.RegisterExecutorResponse.guards:type_name -> sluice.v1.GuardAnswer
+	14, // 3: sluice.v1.HeartbeatRequest.tiers:type_name -> sluice.v1.TierUsage
+	1,  // 4: sluice.v1.HeartbeatRequest.added_blocks:type_name -> sluice.v1.StoredBlock
+	15, // 5: sluice.v1.PersistFile.ufs:type_name -> sluice.v1.UfsFile
+	16, // 6: sluice.v1.PersistFile.blocks:type_name -> sluice.v1.FileBlockInfo
+	0,  // 7: sluice.v1.ExecutorCommand.type:type_name -> sluice.v1.CommandType
+	5,  // 8: sluice.v1.ExecutorCommand.persist_files:type_name -> sluice.v1.PersistFile
+	6,  // 9: sluice.v1.HeartbeatResponse.commands:type_name -> sluice.v1.ExecutorCommand
+	8,  // 10: sluice.v1.HeartbeatResponse.guards:type_name -> sluice.v1.GuardAnswer
+	17, // 11: sluice.v1.ReportPersistedRequest.reason:type_name -> sluice.v1.ErrorReason
+	2,  // 12: sluice.v1.ExecutorMaster.RegisterExecutor:input_type -> sluice.v1.RegisterExecutorRequest
+	4,  // 13: sluice.v1.ExecutorMaster.Heartbeat:input_type -> sluice.v1.HeartbeatRequest
+	9,  // 14: sluice.v1.ExecutorMaster.CommitBlock:input_type -> sluice.v1.CommitBlockRequest
+	11, // 15: sluice.v1.ExecutorMaster.ReportPersisted:input_type -> sluice.v1.ReportPersistedRequest
+	3,  // 16: sluice.v1.ExecutorMaster.RegisterExecutor:output_type -> sluice.v1.RegisterExecutorResponse
+	7,  // 17: sluice.v1.ExecutorMaster.Heartbeat:output_type -> sluice.v1.HeartbeatResponse
+	10, // 18: sluice.v1.ExecutorMaster.CommitBlock:output_type -> sluice.v1.CommitBlockResponse
+	12, // 19: sluice.v1.ExecutorMaster.ReportPersisted:output_type -> sluice.v1.ReportPersistedResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_executor_master_proto_init() }
@@ -1055,14 +1180,14 @@ func file_executor_master_proto_init() {
 	}
 	file_common_proto_init()
 	file_errors_proto_init()
-	file_executor_master_proto_msgTypes[9].OneofWrappers = []any{}
+	file_executor_master_proto_msgTypes[10].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_executor_master_proto_rawDesc), len(file_executor_master_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
