@@ -238,11 +238,10 @@ func (g *Graph) PlanCheckpoints(files []FileFacts, cfg EdgeConfig) []Candidate {
 // maxDepth are picked and count as checkpointed from then on. The choice is greedy, and
 // a file that cannot be picked yet (incomplete) leaves the chain long until it can.
 func (g *Graph) deepFiles(facts map[string]FileFacts, maxDepth int) map[string]bool {
-	ix := g.index()
 	depth := make(map[uint64]int, len(g.jobs))
 	picked := make(map[string]bool)
 	safe := func(p string) bool { f, ok := facts[p]; return picked[p] || (ok && f.safe()) }
-	for _, id := range ix.order {
+	for _, id := range g.topo() {
 		produced, _ := g.Reads(id)
 		d := 1
 		for _, p := range produced {

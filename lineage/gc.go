@@ -14,13 +14,13 @@ import (
 // A job that is not COMPLETED is never collected: its outputs are still being made, or
 // its record explains a failure.
 func (g *Graph) Collectable(checkpointed func(path string) bool) []uint64 {
-	ix := g.index()
+	order := g.topo()
 	// ok[id]: id and all its descendants are completed and fully checkpointed. Walking
 	// the order backwards visits children before parents.
 	ok := make(map[uint64]bool, len(g.jobs))
 	var out []uint64
-	for i := len(ix.order) - 1; i >= 0; i-- {
-		id := ix.order[i]
+	for i := len(order) - 1; i >= 0; i-- {
+		id := order[i]
 		j := g.jobs[id]
 		good := j.State == StateCompleted
 		for _, o := range j.Outputs {
@@ -29,7 +29,7 @@ func (g *Graph) Collectable(checkpointed func(path string) bool) []uint64 {
 			}
 			good = checkpointed(o)
 		}
-		for _, c := range ix.children[id] {
+		for _, c := range g.children[id] {
 			if !good {
 				break
 			}
@@ -82,11 +82,10 @@ type JobCost struct {
 // now would cost. A job is exposed when one of its outputs is lost; rebuilding it needs
 // the exposed producers of the lost files it reads, counted in Depth.
 func (g *Graph) Exposure(lost func(path string) bool) []JobCost {
-	ix := g.index()
 	// anc[id] is the set of exposed jobs that id's recompute needs first.
 	anc := make(map[uint64]map[uint64]bool)
 	var out []JobCost
-	for _, id := range ix.order {
+	for _, id := range g.topo() {
 		j := g.jobs[id]
 		var gone []string
 		for _, o := range j.Outputs {

@@ -28,18 +28,13 @@ type Graph struct {
 	outputs []string
 	// readers maps each input path (file or directory) to the jobs reading it, sorted.
 	readers map[string][]uint64
-	// idx caches the adjacency and topological order; nil after any change.
-	idx *index
-}
-
-// index is the derived adjacency of the graph.
-type index struct {
+	// parents and children are the adjacency, kept up to date by insert and Remove;
+	// each list is sorted.
 	parents  map[uint64][]uint64
 	children map[uint64][]uint64
-	// order is every job ID in topological order, parents first; ties by smaller ID.
+	// order caches every job ID in topological order, parents first, ties by smaller
+	// ID; nil after any change, rebuilt on demand.
 	order []uint64
-	// pos is each job's position in order.
-	pos map[uint64]int
 }
 
 // New returns an empty graph.
@@ -48,6 +43,8 @@ func New() *Graph {
 		jobs:     make(map[uint64]*Job),
 		producer: make(map[string]uint64),
 		readers:  make(map[string][]uint64),
+		parents:  make(map[uint64][]uint64),
+		children: make(map[uint64][]uint64),
 	}
 }
 
@@ -64,7 +61,6 @@ func (g *Graph) Add(j Job) error {
 	if err := g.check(j); err != nil {
 		return err
 	}
-	ix := g.index()
 	parents := g.parentsOf(&j)
 	children := g.childrenOf(&j)
 	if len(parents) > 0 && len(children) > 0 {
@@ -85,10 +81,10 @@ func (g *Graph) Add(j Job) error {
 			if isParent[c] {
 				return fmt.Errorf("job %d would read outputs of job %d, which depends on its own outputs: %w", j.ID, c, ErrCycle)
 			}
-			stack = append(stack, ix.children[c]...)
+			stack = append(stack, g.children[c]...)
 		}
 	}
-	g.insert(j)
+	g.insert(j, parents, children)
 	return nil
 }
 
@@ -108,8 +104,8 @@ func (g *Graph) check(j Job) error {
 	return nil
 }
 
-// insert records a checked job.
-func (g *Graph) insert(j Job) {
+// insert records a checked job with its parents and children.
+func (g *Graph) insert(j Job, parents, children []uint64) {
 	j = j.Clone()
 	g.jobs[j.ID] = &j
 	for _, out := range j.Outputs {
@@ -118,11 +114,33 @@ func (g *Graph) insert(j Job) {
 		g.outputs = slices.Insert(g.outputs, i, out)
 	}
 	for _, in := range j.Inputs {
-		ids := g.readers[in]
-		i, _ := slices.BinarySearch(ids, j.ID)
-		g.readers[in] = slices.Insert(ids, i, j.ID)
+		g.readers[in] = insertID(g.readers[in], j.ID)
 	}
-	g.idx = nil
+	g.parents[j.ID], g.children[j.ID] = parents, children
+	for _, p := range parents {
+		g.children[p] = insertID(g.children[p], j.ID)
+	}
+	for _, c := range children {
+		g.parents[c] = insertID(g.parents[c], j.ID)
+	}
+	g.order = nil
+}
+
+// insertID adds id to the sorted list ids.
+func insertID(ids []uint64, id uint64) []uint64 {
+	i, found := slices.BinarySearch(ids, id)
+	if found {
+		return ids
+	}
+	return slices.Insert(ids, i, id)
+}
+
+// removeID deletes id from the sorted list ids.
+func removeID(ids []uint64, id uint64) []uint64 {
+	if i, found := slices.BinarySearch(ids, id); found {
+		return slices.Delete(ids, i, i+1)
+	}
+	return ids
 }
 
 // Remove forgets job id. Without cascade it fails with ErrHasDependents when other jobs
@@ -133,12 +151,19 @@ func (g *Graph) Remove(id uint64, cascade bool) ([]uint64, error) {
 	if _, ok := g.jobs[id]; !ok {
 		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
-	ix := g.index()
-	if kids := ix.children[id]; len(kids) > 0 && !cascade {
+	if kids := g.children[id]; len(kids) > 0 && !cascade {
 		return nil, fmt.Errorf("job %d is read by job %d: %w", id, kids[0], ErrHasDependents)
 	}
-	ids := g.closure([]uint64{id}, ix.children, 0)
+	ids := g.closure([]uint64{id}, g.children, 0)
 	for _, d := range ids {
+		for _, p := range g.parents[d] {
+			g.children[p] = removeID(g.children[p], d)
+		}
+		for _, c := range g.children[d] {
+			g.parents[c] = removeID(g.parents[c], d)
+		}
+		delete(g.parents, d)
+		delete(g.children, d)
 		j := g.jobs[d]
 		for _, out := range j.Outputs {
 			delete(g.producer, out)
@@ -156,7 +181,7 @@ func (g *Graph) Remove(id uint64, cascade bool) ([]uint64, error) {
 		}
 		delete(g.jobs, d)
 	}
-	g.idx = nil
+	g.order = nil
 	return ids, nil
 }
 
@@ -207,7 +232,7 @@ func (g *Graph) Jobs() []Job {
 
 // Topological returns every job ID in topological order: a job comes after every job it
 // depends on; among independent jobs the smaller ID comes first.
-func (g *Graph) Topological() []uint64 { return slices.Clone(g.index().order) }
+func (g *Graph) Topological() []uint64 { return slices.Clone(g.topo()) }
 
 // Producer returns the job that writes file p.
 func (g *Graph) Producer(p string) (Job, bool) {
@@ -252,10 +277,10 @@ func (g *Graph) consumerIDs(p string) []uint64 {
 }
 
 // Parents returns the IDs of the jobs that id depends on, ascending.
-func (g *Graph) Parents(id uint64) []uint64 { return slices.Clone(g.index().parents[id]) }
+func (g *Graph) Parents(id uint64) []uint64 { return slices.Clone(g.parents[id]) }
 
 // Children returns the IDs of the jobs that depend on id, ascending.
-func (g *Graph) Children(id uint64) []uint64 { return slices.Clone(g.index().children[id]) }
+func (g *Graph) Children(id uint64) []uint64 { return slices.Clone(g.children[id]) }
 
 // Reads splits what job id reads into the recorded outputs of other jobs that its inputs
 // name or contain (produced, sorted), and the inputs that are not a recorded output
@@ -317,54 +342,56 @@ func (g *Graph) childrenOf(j *Job) []uint64 {
 	return slices.DeleteFunc(ids, func(id uint64) bool { return id == j.ID })
 }
 
-// index returns the cached adjacency, building it when the graph changed.
-func (g *Graph) index() *index {
-	if g.idx != nil {
-		return g.idx
-	}
-	ix := &index{
-		parents:  make(map[uint64][]uint64, len(g.jobs)),
-		children: make(map[uint64][]uint64, len(g.jobs)),
-		pos:      make(map[uint64]int, len(g.jobs)),
-	}
-	indeg := make(map[uint64]int, len(g.jobs))
-	for id, j := range g.jobs {
-		ps := g.parentsOf(j)
-		ix.parents[id] = ps
-		indeg[id] = len(ps)
-		for _, p := range ps {
-			ix.children[p] = append(ix.children[p], id)
+// topo returns the cached topological order of every job, building it when the graph
+// changed. On a graph with a cycle (only a Restore candidate can have one) the jobs on
+// and below the cycle are missing.
+func (g *Graph) topo() []uint64 {
+	if g.order == nil {
+		ids := make([]uint64, 0, len(g.jobs))
+		for id := range g.jobs {
+			ids = append(ids, id)
 		}
+		g.order = g.kahn(ids, func(uint64) bool { return true })
 	}
-	for _, kids := range ix.children {
-		slices.Sort(kids)
-	}
-	// Kahn's algorithm with a min-heap for a deterministic order.
+	return g.order
+}
+
+// kahn orders ids topologically along the adjacency restricted to the jobs for which in
+// is true, smaller IDs first among the ready ones.
+func (g *Graph) kahn(ids []uint64, in func(uint64) bool) []uint64 {
+	indeg := make(map[uint64]int, len(ids))
 	h := &idHeap{}
-	for id, d := range indeg {
-		if d == 0 {
+	for _, id := range ids {
+		n := 0
+		for _, p := range g.parents[id] {
+			if in(p) {
+				n++
+			}
+		}
+		indeg[id] = n
+		if n == 0 {
 			*h = append(*h, id)
 		}
 	}
 	heap.Init(h)
+	order := make([]uint64, 0, len(ids))
 	for h.Len() > 0 {
 		id := heap.Pop(h).(uint64)
-		ix.pos[id] = len(ix.order)
-		ix.order = append(ix.order, id)
-		for _, c := range ix.children[id] {
-			if indeg[c]--; indeg[c] == 0 {
-				heap.Push(h, c)
+		order = append(order, id)
+		for _, c := range g.children[id] {
+			if _, ok := indeg[c]; ok && in(c) {
+				if indeg[c]--; indeg[c] == 0 {
+					heap.Push(h, c)
+				}
 			}
 		}
 	}
-	g.idx = ix
-	return ix
+	return order
 }
 
 // closure returns the given IDs and everything reachable from them along next, up to
 // maxDepth steps (0: unbounded), in topological order.
 func (g *Graph) closure(from []uint64, next map[uint64][]uint64, maxDepth int) []uint64 {
-	ix := g.index()
 	depth := make(map[uint64]int, len(from))
 	queue := make([]uint64, 0, len(from))
 	for _, id := range from {
@@ -385,20 +412,19 @@ func (g *Graph) closure(from []uint64, next map[uint64][]uint64, maxDepth int) [
 			}
 		}
 	}
-	slices.SortFunc(queue, func(a, b uint64) int { return cmp.Compare(ix.pos[a], ix.pos[b]) })
-	return queue
+	return g.kahn(queue, func(id uint64) bool { _, ok := depth[id]; return ok })
 }
 
 // AncestorJobs returns the jobs that id depends on, transitively, up to maxDepth levels
 // (0: unbounded), in topological order (inputs first); id itself is not included.
 func (g *Graph) AncestorJobs(id uint64, maxDepth int) []Job {
-	return g.relatives(id, g.index().parents, maxDepth)
+	return g.relatives(id, g.parents, maxDepth)
 }
 
 // DescendantJobs returns the jobs that depend on id, transitively, up to maxDepth levels
 // (0: unbounded), in topological order; id itself is not included.
 func (g *Graph) DescendantJobs(id uint64, maxDepth int) []Job {
-	return g.relatives(id, g.index().children, maxDepth)
+	return g.relatives(id, g.children, maxDepth)
 }
 
 func (g *Graph) relatives(id uint64, next map[uint64][]uint64, maxDepth int) []Job {

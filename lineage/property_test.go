@@ -243,3 +243,58 @@ func TestExposure_Properties(t *testing.T) {
 		}
 	}
 }
+
+// TestGraph_AdjacencyProperties checks the incrementally kept adjacency against a brute
+// force over every pair of jobs, after random additions and removals.
+func TestGraph_AdjacencyProperties(t *testing.T) {
+	covers := func(in, p string) bool {
+		return in == p || in == "/" || (len(p) > len(in) && p[:len(in)] == in && p[len(in)] == '/')
+	}
+	for seed := range uint64(propertyRounds) {
+		r := rand.New(rand.NewPCG(seed, 4))
+		g := lineagetest.RandomGraph(r, 1+r.IntN(30))
+		for range r.IntN(4) {
+			jobs := g.Jobs()
+			if _, err := g.Remove(jobs[r.IntN(len(jobs))].ID, true); err != nil {
+				t.Fatal(err)
+			}
+			if g.Len() == 0 {
+				break
+			}
+		}
+		jobs := g.Jobs()
+		for _, b := range jobs {
+			var want []uint64
+			for _, a := range jobs {
+				if a.ID == b.ID {
+					continue
+				}
+				if slices.ContainsFunc(b.Inputs, func(in string) bool {
+					return slices.ContainsFunc(a.Outputs, func(o string) bool { return covers(in, o) })
+				}) {
+					want = append(want, a.ID)
+				}
+			}
+			if got := g.Parents(b.ID); !slices.Equal(got, want) {
+				t.Fatalf("seed %d: Parents(%d) = %v, want %v", seed, b.ID, got, want)
+			}
+			for _, p := range want {
+				if !slices.Contains(g.Children(p), b.ID) {
+					t.Fatalf("seed %d: Children(%d) misses %d", seed, p, b.ID)
+				}
+			}
+			for _, c := range g.Children(b.ID) {
+				if !slices.Contains(g.Parents(c), b.ID) {
+					t.Fatalf("seed %d: Children(%d) has %d, which does not depend on it", seed, b.ID, c)
+				}
+			}
+		}
+		restored, err := lineage.Restore(g.Snapshot())
+		if err != nil {
+			t.Fatalf("seed %d: Restore: %v", seed, err)
+		}
+		if !slices.Equal(restored.Topological(), g.Topological()) {
+			t.Fatalf("seed %d: restored order differs", seed)
+		}
+	}
+}

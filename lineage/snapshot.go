@@ -35,12 +35,17 @@ func Restore(s Snapshot) (*Graph, error) {
 		if err := g.check(j); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 		}
-		g.insert(j)
+		// Each edge is found when the later of its two jobs goes in.
+		g.insert(j, g.parentsOf(&j), g.childrenOf(&j))
 	}
-	if ix := g.index(); len(ix.order) != len(g.jobs) {
+	if order := g.topo(); len(order) != len(g.jobs) {
+		placed := make(map[uint64]bool, len(order))
+		for _, id := range order {
+			placed[id] = true
+		}
 		for _, j := range g.Jobs() {
-			if _, ok := ix.pos[j.ID]; !ok {
-				return nil, fmt.Errorf("%w: job %d is on a cycle: %w", ErrBadSnapshot, j.ID, ErrCycle)
+			if !placed[j.ID] {
+				return nil, fmt.Errorf("%w: job %d is on or below a cycle: %w", ErrBadSnapshot, j.ID, ErrCycle)
 			}
 		}
 	}

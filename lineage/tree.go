@@ -46,9 +46,9 @@ func (g *Graph) ShowPath(p string, maxDepth int) View {
 		v.Job = &j
 		top = []uint64{id}
 	}
-	v.Ancestors = g.trees(top, g.index().parents, maxDepth, true)
+	v.Ancestors = g.trees(top, g.parents, maxDepth, true)
 	readers := g.consumerIDs(p)
-	v.Descendants = g.rootNodes(readers, []string{p}, g.index().children, maxDepth, false)
+	v.Descendants = g.rootNodes(readers, []string{p}, g.children, maxDepth, false)
 	return v
 }
 
@@ -61,9 +61,8 @@ func (g *Graph) ShowJob(id uint64, maxDepth int) (View, bool) {
 	}
 	c := j.Clone()
 	v := View{Job: &c}
-	ix := g.index()
-	v.Ancestors = g.trees([]uint64{id}, ix.parents, maxDepth, true)
-	v.Descendants = g.trees([]uint64{id}, ix.children, maxDepth, false)
+	v.Ancestors = g.trees([]uint64{id}, g.parents, maxDepth, true)
+	v.Descendants = g.trees([]uint64{id}, g.children, maxDepth, false)
 	return v, true
 }
 
