@@ -100,7 +100,8 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 	m.checkRecovered(ctx, heldIDs(req.GetBlocks(), remove))
 	m.persist.kick()
 	return &sluicepb.RegisterExecutorResponse{ExecutorId: id, RemoveBlockIds: remove,
-		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID()}, nil
+		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID(),
+		Guards: guardAnswer(v, req.GetGuardedFileIds())}, nil
 }
 
 // Heartbeat applies an executor's usage and block changes and answers its pending
@@ -123,10 +124,11 @@ func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatR
 		m.log.Error("cannot mark files lost", "err", err)
 	}
 	m.checkRecovered(ctx, heldIDs(req.GetAddedBlocks(), res.remove))
+	guards := guardAnswer(v, req.GetGuardedFileIds())
 	if len(res.commands) == 0 {
-		return &sluicepb.HeartbeatResponse{Commands: []*sluicepb.ExecutorCommand{{Type: sluicepb.CommandType_COMMAND_TYPE_NOTHING}}}, nil
+		return &sluicepb.HeartbeatResponse{Commands: []*sluicepb.ExecutorCommand{{Type: sluicepb.CommandType_COMMAND_TYPE_NOTHING}}, Guards: guards}, nil
 	}
-	return &sluicepb.HeartbeatResponse{Commands: res.commands}, nil
+	return &sluicepb.HeartbeatResponse{Commands: res.commands, Guards: guards}, nil
 }
 
 // CommitBlock records a written block's copy, length and checksum. The block's file
