@@ -64,3 +64,19 @@ func BenchmarkGraph_RankCheckpoints(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGraph_Exposure measures the exposure of 10,000 jobs none of whose outputs is
+// persisted: the worst case.
+func BenchmarkGraph_Exposure(b *testing.B) {
+	g := New()
+	for _, j := range benchJobs(10000) {
+		if err := g.Add(j); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if len(g.Exposure(func(string) bool { return true })) != 10000 {
+			b.Fatal("not every job exposed")
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"math/bits"
 	"slices"
 	"time"
 )
@@ -81,10 +82,13 @@ type JobCost struct {
 // "not persisted" it answers `sluice checkpoint status`: what a loss of every executor
 // now would cost. A job is exposed when one of its outputs is lost; rebuilding it needs
 // the exposed producers of the lost files it reads, counted in Depth.
+//
+// Depth is computed with one bitset of exposed ancestors per exposed job, so time and
+// memory grow as m²/64 words for m exposed jobs (12 MiB for 10,000).
 func (g *Graph) Exposure(lost func(path string) bool) []JobCost {
-	// anc[id] is the set of exposed jobs that id's recompute needs first.
-	anc := make(map[uint64]map[uint64]bool)
 	var out []JobCost
+	slot := make(map[uint64]int) // exposed job → its index in out
+	var anc [][]uint64           // per exposed job, the bitset of exposed jobs it needs
 	for _, id := range g.topo() {
 		j := g.jobs[id]
 		var gone []string
@@ -96,20 +100,25 @@ func (g *Graph) Exposure(lost func(path string) bool) []JobCost {
 		if len(gone) == 0 {
 			continue
 		}
-		need := make(map[uint64]bool)
+		n := len(out)
+		need := make([]uint64, n/64+1)
 		produced, _ := g.Reads(id)
 		for _, f := range produced {
-			p := g.producer[f]
-			if _, exposed := anc[p]; exposed && lost(f) {
-				need[p] = true
-				for a := range anc[p] {
-					need[a] = true
+			if k, exposed := slot[g.producer[f]]; exposed && lost(f) {
+				need[k/64] |= 1 << (k % 64)
+				for w, word := range anc[k] {
+					need[w] |= word
 				}
 			}
 		}
-		anc[id] = need
+		depth := 0
+		for _, w := range need {
+			depth += bits.OnesCount64(w)
+		}
+		slot[id] = n
+		anc = append(anc, need)
 		slices.Sort(gone)
-		out = append(out, JobCost{ID: id, Name: j.Name, RunTime: j.RunTime, Lost: gone, Depth: len(need)})
+		out = append(out, JobCost{ID: id, Name: j.Name, RunTime: j.RunTime, Lost: gone, Depth: depth})
 	}
 	return out
 }
