@@ -97,40 +97,32 @@ func (v View) Dot() string {
 	if v.Job != nil {
 		focusID = v.Job.ID
 	}
-	// In an ancestor tree a node's Via files are read by the node above.
-	var up func(above uint64, ns []*Node)
-	up = func(above uint64, ns []*Node) {
-		for _, n := range ns {
-			d.job(n.Job, false)
-			for _, f := range n.Via {
-				d.file(f, false)
-				d.edge(jobKey(n.Job.ID), fileKey(f))
-				if above != 0 {
-					d.edge(fileKey(f), jobKey(above))
-				}
-			}
-			up(n.Job.ID, n.Children)
-		}
-	}
-	up(focusID, v.Ancestors)
-	// In a descendant tree a node's Via files are written by the node above (or are the
-	// focus file) and read by the node.
-	var down func(above uint64, ns []*Node)
-	down = func(above uint64, ns []*Node) {
-		for _, n := range ns {
-			d.job(n.Job, false)
-			for _, f := range n.Via {
-				d.file(f, false)
-				d.edge(fileKey(f), jobKey(n.Job.ID))
-				if above != 0 {
-					d.edge(jobKey(above), fileKey(f))
-				}
-			}
-			down(n.Job.ID, n.Children)
-		}
-	}
-	down(focusID, v.Descendants)
+	d.walk(focusID, v.Ancestors, true)
+	d.walk(focusID, v.Descendants, false)
 	return d.String()
+}
+
+// walk adds the jobs of a tree below job above (0: none) with their linking files. In an
+// ancestor tree (up) a node writes its Via files, which the node above reads; in a
+// descendant tree the node above (or the focus) writes them and the node reads them.
+func (d *dotGraph) walk(above uint64, nodes []*Node, up bool) {
+	for _, n := range nodes {
+		d.job(n.Job, false)
+		writer, reader := n.Job.ID, above
+		if !up {
+			writer, reader = above, n.Job.ID
+		}
+		for _, f := range n.Via {
+			d.file(f, false)
+			if writer != 0 {
+				d.edge(jobKey(writer), fileKey(f))
+			}
+			if reader != 0 {
+				d.edge(fileKey(f), jobKey(reader))
+			}
+		}
+		d.walk(n.Job.ID, n.Children, up)
+	}
 }
 
 // dotGraph collects nodes and edges before printing them sorted.
