@@ -19,7 +19,10 @@ type Launcher interface {
 	// ends. It returns nil when the job exited 0 and left its outputs complete, and an
 	// error saying why otherwise (exit status, lost node, incomplete output). It must
 	// return soon after ctx is cancelled, killing or abandoning the run. The Runner calls
-	// it from several goroutines at once, never twice at once for the same job.
+	// it from several goroutines at once, never twice at once for the same job. Before
+	// a launch the master resets the job's outputs to incomplete placeholders; it may
+	// instead return nil at once when every output is available already (another
+	// Execute rebuilt them a moment ago).
 	Launch(ctx context.Context, s Step, attempt int) error
 }
 
@@ -152,9 +155,11 @@ type Runner struct {
 // flight is one run of a job (all its attempts), which other Executes may join.
 type flight struct {
 	done chan struct{}
-	// err and attempts are written before done is closed.
-	err      error
-	attempts int
+	// err, attempts and cancelled (the owner's context ended the run) are written
+	// before done is closed.
+	err       error
+	attempts  int
+	cancelled bool
 }
 
 // NewRunner returns a Runner; it starts no goroutine.
@@ -185,6 +190,8 @@ type outcome struct {
 	i        int
 	err      error
 	attempts int
+	// again asks for the step to go back to the ready queue.
+	again bool
 }
 
 // Execute runs the steps of p: a step starts once the steps in its After have
@@ -203,6 +210,12 @@ func (r *Runner) Execute(ctx context.Context, p Plan) Report {
 	inFlight := 0
 	ctxDone := ctx.Done()
 	for x.pending > 0 {
+		// Ready jobs that another Execute runs now are joined without a slot.
+		for _, i := range x.takeRunning(r.isRunning) {
+			inFlight++
+			wg.Add(1)
+			go r.work(ctx, &wg, x.steps[i], i, results, false)
+		}
 		if x.ready.Len() == 0 && inFlight == 0 {
 			// Nothing runs and nothing can start: the rest waits on a cycle.
 			x.failStuck()
@@ -217,7 +230,7 @@ func (r *Runner) Execute(ctx context.Context, p Plan) Report {
 			i := heap.Pop(&x.ready).(int)
 			inFlight++
 			wg.Add(1)
-			go r.work(ctx, &wg, x.steps[i], i, results)
+			go r.work(ctx, &wg, x.steps[i], i, results, true)
 		case o := <-results:
 			inFlight--
 			x.finish(o)
@@ -229,23 +242,45 @@ func (r *Runner) Execute(ctx context.Context, p Plan) Report {
 	return x.report()
 }
 
-// work runs (or joins the run of) one step and reports its outcome; it holds a slot
-// token, which it gives back at the end.
-func (r *Runner) work(ctx context.Context, wg *sync.WaitGroup, s Step, i int, results chan<- outcome) {
+// isRunning reports whether some Execute runs job id now.
+func (r *Runner) isRunning(id uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.running[id]
+	return ok
+}
+
+// work runs, or joins the run of, one step and reports its outcome. With slot it holds
+// a slot token, which it gives back as soon as it knows it does not run the job itself,
+// or when the run ends. A joined run that its owner's cancellation cut short is
+// reported as to be run again, unless ctx is done too.
+func (r *Runner) work(ctx context.Context, wg *sync.WaitGroup, s Step, i int, results chan<- outcome, slot bool) {
 	defer wg.Done()
+	release := func() {
+		if slot {
+			<-r.slots
+			slot = false
+		}
+	}
 	id := s.Job.ID
 	r.mu.Lock()
 	fl, joined := r.running[id]
-	if !joined {
+	if !joined && slot {
 		fl = &flight{done: make(chan struct{})}
 		r.running[id] = fl
 	}
 	r.mu.Unlock()
+	if !joined && fl == nil {
+		// The run to join ended meanwhile: run the step again, with a slot.
+		results <- outcome{i: i, again: true}
+		return
+	}
 	if joined {
-		<-r.slots
+		release()
 		select {
 		case <-fl.done:
-			results <- outcome{i: i, err: fl.err, attempts: fl.attempts}
+			again := fl.cancelled && ctx.Err() == nil
+			results <- outcome{i: i, err: fl.err, attempts: fl.attempts, again: again}
 		case <-ctx.Done():
 			results <- outcome{i: i, err: ctx.Err()}
 		}
@@ -253,11 +288,11 @@ func (r *Runner) work(ctx context.Context, wg *sync.WaitGroup, s Step, i int, re
 	}
 	attempts, err := r.attempts(ctx, s)
 	r.mu.Lock()
-	fl.err, fl.attempts = err, attempts
+	fl.err, fl.attempts, fl.cancelled = err, attempts, err != nil && ctx.Err() != nil
 	delete(r.running, id)
 	close(fl.done)
 	r.mu.Unlock()
-	<-r.slots
+	release()
 	results <- outcome{i: i, err: err, attempts: attempts}
 }
 
@@ -345,6 +380,10 @@ func (x *execution) fail(i int, err *JobError) {
 // finish records a worker's outcome.
 func (x *execution) finish(o outcome) {
 	s := x.steps[o.i]
+	if o.again {
+		heap.Push(&x.ready, o.i)
+		return
+	}
 	if o.err != nil {
 		kind := ErrJobFailed
 		if o.attempts == 0 {
@@ -361,6 +400,25 @@ func (x *execution) finish(o outcome) {
 			heap.Push(&x.ready, d)
 		}
 	}
+}
+
+// takeRunning removes from the ready queue the steps whose job running reports as
+// running now, and returns them.
+func (x *execution) takeRunning(running func(uint64) bool) []int {
+	var taken []int
+	kept := x.ready.idx[:0]
+	for _, i := range x.ready.idx {
+		if running(x.steps[i].Job.ID) {
+			taken = append(taken, i)
+		} else {
+			kept = append(kept, i)
+		}
+	}
+	if len(taken) > 0 {
+		x.ready.idx = kept
+		heap.Init(&x.ready)
+	}
+	return taken
 }
 
 // cancel settles every step that has not started with cause; running steps report

@@ -245,6 +245,49 @@ func TestRunner_JoinsRunningJob(t *testing.T) {
 	})
 }
 
+func TestRunner_JoinsWithoutASlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		r := newRunner(t, f, 1, 1)
+		a := execute(t.Context(), r, Plan{Steps: []Step{step(1, 0)}})
+		wantLaunched(t, f, 1)
+		// The only slot is taken by job 1, which b joins rather than runs again later.
+		b := execute(t.Context(), r, Plan{Steps: []Step{step(1, 0), step(2, 0, 1)}})
+		wantLaunched(t, f, 1)
+		f.finish(1, nil)
+		wantLaunched(t, f, 1, 2)
+		f.finish(2, nil)
+		if ra, rb := <-a, <-b; ra.Err() != nil || rb.Err() != nil {
+			t.Errorf("reports %+v %+v", ra, rb)
+		}
+	})
+}
+
+func TestRunner_JoinedRunCancelledByItsOwner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		r := newRunner(t, f, 2, 1)
+		ctxA, cancelA := context.WithCancel(t.Context())
+		a := execute(ctxA, r, Plan{Steps: []Step{step(1, 0)}})
+		wantLaunched(t, f, 1)
+		b := execute(t.Context(), r, Plan{Steps: []Step{step(1, 0)}})
+		wantLaunched(t, f, 1)
+		cancelA()
+		if ra := <-a; !errors.Is(ra.Err(), context.Canceled) {
+			t.Errorf("owner's report %+v", ra)
+		}
+		// b, still wanted, runs the job itself.
+		wantLaunched(t, f, 1, 1)
+		f.finish(1, nil)
+		if rb := <-b; rb.Err() != nil || len(rb.Completed) != 1 {
+			t.Errorf("joiner's report %+v", rb)
+		}
+		if f.overlap {
+			t.Errorf("a job ran twice at once")
+		}
+	})
+}
+
 func TestRunner_Cancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
