@@ -19,8 +19,13 @@
 //
 // ShowPath and ShowJob build a View — the producer, the tree of ancestors and the tree of
 // descendants — that renders as text (View.Text) or Graphviz (View.Dot). The CLI, which
-// only receives jobs over the wire, can rebuild a small Graph from them with Add in
-// topological order and render it locally.
+// only receives jobs over the wire, rebuilds a small Graph from them with Add (in any
+// order: an edge is found when the later of its two jobs goes in) and renders it
+// locally.
+//
+// The graph keeps its adjacency up to date on every change and builds the topological
+// order on demand, so replaying 10,000 Adds takes about 0.1 s and one Edge ranking or
+// exposure over 10,000 jobs a few tens of milliseconds (see bench_test.go).
 //
 // # Checkpointing (Edge)
 //
