@@ -210,11 +210,18 @@ func (r *Runner) Execute(ctx context.Context, p Plan) Report {
 	inFlight := 0
 	ctxDone := ctx.Done()
 	for x.pending > 0 {
+		if err := ctx.Err(); err != nil {
+			// Settles what has not started, including steps sent back to the queue.
+			x.cancel(err)
+		}
 		// Ready jobs that another Execute runs now are joined without a slot.
 		for _, i := range x.takeRunning(r.isRunning) {
 			inFlight++
 			wg.Add(1)
 			go r.work(ctx, &wg, x.steps[i], i, results, false)
+		}
+		if x.pending == 0 {
+			break
 		}
 		if x.ready.Len() == 0 && inFlight == 0 {
 			// Nothing runs and nothing can start: the rest waits on a cycle.
@@ -222,7 +229,7 @@ func (r *Runner) Execute(ctx context.Context, p Plan) Report {
 			break
 		}
 		var slots chan struct{}
-		if x.ready.Len() > 0 && ctx.Err() == nil {
+		if x.ready.Len() > 0 {
 			slots = r.slots
 		}
 		select {
@@ -235,8 +242,8 @@ func (r *Runner) Execute(ctx context.Context, p Plan) Report {
 			inFlight--
 			x.finish(o)
 		case <-ctxDone:
+			// The top of the loop settles the steps that have not started.
 			ctxDone = nil
-			x.cancel(ctx.Err())
 		}
 	}
 	return x.report()
