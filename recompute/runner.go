@@ -197,7 +197,10 @@ type outcome struct {
 // Execute runs the steps of p: a step starts once the steps in its After have
 // completed, the ready step with the highest priority first (plan order among equals),
 // at most Config.MaxConcurrent at once over the Runner. A step that fails fails every
-// step depending on it, which never run. When ctx is done no new step starts, running
+// step depending on it, which never run. A ready step whose job another Execute of the
+// Runner runs now joins that run without taking a slot and shares its outcome, unless
+// the run was cut short by its owner's cancellation: then it is queued again. When ctx
+// is done no new step starts, running
 // ones are cancelled through the Launcher, and the steps not completed are reported with
 // the context's error. Execute returns when every goroutine it started has ended; it
 // never waits on anything else, so it cannot hang on a plan, even a malformed one.
