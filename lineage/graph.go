@@ -58,11 +58,30 @@ func (g *Graph) Len() int { return len(g.jobs) }
 // produced, directly or transitively, by a job that reads its outputs. A refused job
 // leaves the graph unchanged.
 func (g *Graph) Add(j Job) error {
-	if err := g.check(j); err != nil {
+	parents, children, err := g.links(j)
+	if err != nil {
 		return err
 	}
-	parents := g.parentsOf(&j)
-	children := g.childrenOf(&j)
+	g.insert(j, parents, children)
+	return nil
+}
+
+// Check reports the error Add would return for j, changing nothing. A caller that must
+// apply several changes atomically (the master's journal) checks first and adds last,
+// where Add can no longer fail.
+func (g *Graph) Check(j Job) error {
+	_, _, err := g.links(j)
+	return err
+}
+
+// links checks j and returns the jobs it would depend on and the jobs that would depend
+// on it.
+func (g *Graph) links(j Job) (parents, children []uint64, err error) {
+	if err := g.check(j); err != nil {
+		return nil, nil, err
+	}
+	parents = g.parentsOf(&j)
+	children = g.childrenOf(&j)
 	if len(parents) > 0 && len(children) > 0 {
 		// A cycle needs a path child ⇝ parent in the existing (acyclic) graph.
 		isParent := make(map[uint64]bool, len(parents))
@@ -79,13 +98,12 @@ func (g *Graph) Add(j Job) error {
 			}
 			seen[c] = true
 			if isParent[c] {
-				return fmt.Errorf("job %d would read outputs of job %d, which depends on its own outputs: %w", j.ID, c, ErrCycle)
+				return nil, nil, fmt.Errorf("job %d would read outputs of job %d, which depends on its own outputs: %w", j.ID, c, ErrCycle)
 			}
 			stack = append(stack, g.children[c]...)
 		}
 	}
-	g.insert(j, parents, children)
-	return nil
+	return parents, children, nil
 }
 
 // check validates j against itself and the recorded jobs, without the cycle test.

@@ -68,6 +68,12 @@ func TestGraph_Add(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := build(t, tc.base...)
 			before := g.Snapshot()
+			if err := g.Check(tc.add); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("Check = %v, want %v", err, tc.want)
+			}
+			if diff := cmp.Diff(before, g.Snapshot()); diff != "" {
+				t.Fatalf("Check changed the graph (-before +after):\n%s", diff)
+			}
 			err := g.Add(tc.add)
 			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 				t.Fatalf("Add = %v, want %v", err, tc.want)
