@@ -9,7 +9,7 @@
 #   2. with --start, start `sluice local` in a temporary data directory on free ports
 #      (otherwise use the cluster SLUICE_MASTER names, or 127.0.0.1:19998);
 #   3. submit the three jobs with --input/--output, so that the master records their
-#      lineage, and wait for each to complete (polling `sluice job status`);
+#      lineage, and wait for each to complete (`sluice job wait` polls its status);
 #   4. print the top-N words;
 #   5. SIGKILL the executor process that holds the final output's blocks (found with
 #      `sluice fs location` and the PIDs of `sluice report`), before the outputs are
@@ -103,21 +103,13 @@ else
 	sluice report >/dev/null || die "no cluster answers; start 'sluice local' or pass --start"
 fi
 
-# job_state ID prints the job's state word (COMPLETED, RUNNING …).
-job_state() { sluice job status "$1" | awk '$1 == "State:" { print $2; exit }'; }
-
-# wait_job ID waits until the job ends; a job that does not complete ends the script.
+# wait_job ID waits until the job ends (`sluice job wait` polls its status); a job that
+# does not complete ends the script with its status, log tail included.
 wait_job() {
-	local id="$1" state="" deadline=$((SECONDS + timeout))
-	while [ $SECONDS -lt $deadline ]; do
-		state="$(job_state "$id")"
-		case "$state" in
-		COMPLETED) echo "   job $id completed"; return 0 ;;
-		FAILED | KILLED) sluice job status "$id" >&2; die "job $id ended $state" ;;
-		esac
-		sleep 0.2
-	done
-	die "job $id still $state after $timeout s"
+	if ! sluice job wait --timeout "${timeout}s" "$1" | sed 's/^/   /'; then
+		sluice job status "$1" >&2 || true
+		die "job $1 did not complete"
+	fi
 }
 
 text="$prefix/text" counts="$prefix/counts" result="$prefix/top"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -202,6 +203,18 @@ func jobSpecs() []fsSpec {
 				"the last lines the master knows.",
 			minArgs: 1, maxArgs: 1,
 			run: runJobLogs,
+		},
+		{
+			name:      "wait",
+			usage:     "wait until jobs end; exit 1 unless every one COMPLETED",
+			argsUsage: "[--timeout D] ID...",
+			description: "Polls the master and prints \"job ID: STATE\" as each job ends (COMPLETED, FAILED or\n" +
+				"KILLED). Exits 0 when every job completed, 1 otherwise or when --timeout passes first.",
+			flags: []cli.Flag{
+				&cli.DurationFlag{Name: "timeout", Usage: "give up after `D` (0: wait as long as it takes)"},
+			},
+			minArgs: 1, maxArgs: -1,
+			run: runJobWait,
 		},
 		{
 			name:      "kill",
@@ -420,6 +433,59 @@ func runJobLogs(s *shell, args []string) error {
 		return nil
 	}
 	s.failf(id, "No log kept for this job")
+	return nil
+}
+
+// jobWaitInterval is how often `job wait` asks the master.
+var jobWaitInterval = 200 * time.Millisecond
+
+func runJobWait(s *shell, args []string) error {
+	if s.c.Duration("timeout") < 0 {
+		return usagef("--timeout must not be negative")
+	}
+	ctx := s.ctx
+	if d := s.c.Duration("timeout"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	ticker := time.NewTicker(jobWaitInterval)
+	defer ticker.Stop()
+	pending := append([]string(nil), args...)
+	for len(pending) > 0 {
+		var still []string
+		for _, id := range pending {
+			j, err := s.cl.GetJob(ctx, id)
+			switch {
+			case ctx.Err() != nil && s.ctx.Err() == nil:
+				still = append(still, id) // the timeout passed: reported below
+			case err != nil:
+				jobFail(s, id, err)
+			case !client.JobEnded(j.GetState()):
+				still = append(still, id)
+			case j.GetState() == sluicepb.JobState_JOB_STATE_COMPLETED:
+				s.printf("job %s: %s\n", id, jobStateName(j.GetState()))
+			default:
+				s.printf("job %s: %s\n", id, jobStateName(j.GetState()))
+				s.failf(id, "%s: %s (see sluice job status %s)", jobStateName(j.GetState()), orDash(j.GetMessage()), id)
+			}
+		}
+		pending = still
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			if s.ctx.Err() != nil {
+				return s.ctx.Err()
+			}
+			for _, id := range pending {
+				s.failf(id, "still running after %v", s.c.Duration("timeout"))
+			}
+			return nil
+		case <-ticker.C:
+		}
+	}
 	return nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/client"
@@ -233,4 +235,53 @@ func (w *cancelAfter) Write(p []byte) (int, error) {
 		w.cancel()
 	}
 	return n, err
+}
+
+func TestJobWait(t *testing.T) {
+	c := newCluster(t)
+	done := submit(t, "--output", "/done", "--", "prog")
+	writeJobOutput(t, c, done, "/done", "x")
+	c.FinishJob(done, 0, "")
+	failed := submit(t, "--output", "/failed", "--", "prog")
+	c.FinishJob(failed, 1, "")
+	running := submit(t, "--output", "/running", "--", "prog")
+
+	if out := mustRun(t, "", "job", "wait", done); out != "job "+done+": COMPLETED\n" {
+		t.Errorf("wait for a completed job printed %q", out)
+	}
+	r := runApp(t, "", "job", "wait", done, failed)
+	if r.code != exitFailure || !strings.Contains(r.out, "job "+failed+": FAILED") ||
+		r.err != "wait: "+failed+": FAILED: exit status 1 (see sluice job status "+failed+")\n" {
+		t.Errorf("wait with a failed job: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+	}
+	r = runApp(t, "", "job", "wait", "--timeout", "50ms", running)
+	if r.code != exitFailure || r.err != "wait: "+running+": still running after 50ms\n" {
+		t.Errorf("wait past its timeout: exit %d, stderr %q", r.code, r.err)
+	}
+	if r := runApp(t, "", "job", "wait", "404"); r.code != exitFailure || r.err != "wait: 404: No such job\n" {
+		t.Errorf("wait for an unknown job: exit %d, stderr %q", r.code, r.err)
+	}
+
+	// A job that ends while waited for: the wait sees it at a later poll.
+	old := jobWaitInterval
+	jobWaitInterval = time.Millisecond
+	t.Cleanup(func() { jobWaitInterval = old })
+	writeJobOutput(t, c, running, "/running", "x")
+	polls := c.Calls("GetJob")
+	go func() {
+		// Let the wait poll the running job twice before it ends.
+		for c.Calls("GetJob") < polls+2 {
+			runtime.Gosched()
+		}
+		c.FinishJob(running, 0, "")
+	}()
+	app := newApp()
+	var out strings.Builder
+	app.Writer, app.ErrWriter = &out, &out
+	if err := app.RunContext(t.Context(), []string{"sluice", "job", "wait", running}); err != nil {
+		t.Fatalf("wait: %v\n%s", err, out.String())
+	}
+	if out.String() != "job "+running+": COMPLETED\n" {
+		t.Errorf("wait for a job ending meanwhile printed %q", out.String())
+	}
 }
