@@ -28,6 +28,9 @@ const (
 	EntryMount               EntryType = 8
 	EntryUnmount             EntryType = 9
 	EntryLoadMetadata        EntryType = 10
+	EntrySubmitJob           EntryType = 11
+	EntryJobStateChanged     EntryType = 12
+	EntryDeleteLineage       EntryType = 13
 	EntryUpdateAccessTime    EntryType = Ignorable | 1
 )
 
@@ -86,6 +89,9 @@ var entryKinds = map[EntryType]entryKind{
 			}
 			return t.result(nil, created, nil)
 		}},
+	EntrySubmitJob:       lineageKinds[EntrySubmitJob],
+	EntryJobStateChanged: lineageKinds[EntryJobStateChanged],
+	EntryDeleteLineage:   lineageKinds[EntryDeleteLineage],
 	EntryUpdateAccessTime: {"update_access_time", func() proto.Message { return new(sluicepb.UpdateAccessTimeEntry) },
 		func(t *txn, m proto.Message) (Result, error) {
 			return t.result1(t.applyUpdateAccessTime(m.(*sluicepb.UpdateAccessTimeEntry)))

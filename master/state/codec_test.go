@@ -24,6 +24,11 @@ func sampleEntries() map[EntryType]proto.Message {
 		EntryUnmount:             &sluicepb.UnmountEntry{Path: "/m"},
 		EntryLoadMetadata:        &sluicepb.LoadMetadataEntry{Inodes: []*sluicepb.LoadedInode{{Id: 9, Path: "/x"}}, LoadedDirs: []string{"/"}},
 		EntryUpdateAccessTime:    &sluicepb.UpdateAccessTimeEntry{Id: 7, TimeMs: 1},
+		EntrySubmitJob: &sluicepb.SubmitJobEntry{JobId: 1, Ids: ids, BlockSize: 64, Spec: &sluicepb.JournalJobSpec{
+			Name: "wc", Command: []string{"wc"}, Inputs: []string{"/in"}, Outputs: []string{"/out"}, Env: map[string]string{"b": "2", "a": "1"}}},
+		EntryJobStateChanged: &sluicepb.JobStateChangedEntry{JobId: 1, Attempt: 1, State: sluicepb.JournalJobState_JOURNAL_JOB_STATE_COMPLETED,
+			RunTimeMs: 5, OutputFacts: []*sluicepb.JournalOutputFact{{Path: "/out", FileId: 7, Length: 3}}},
+		EntryDeleteLineage: &sluicepb.DeleteLineageEntry{JobId: 1, Cascade: true},
 	}
 }
 

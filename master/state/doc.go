@@ -1,6 +1,7 @@
 // Package state is the master's metadata state machine: the namespace (inode tree), the
-// mount table and the ID counter, changed only by applying journal entries, so that every
-// replica that applies the same journal holds the same state.
+// mount table, the lineage job records and the ID counters, changed only by applying
+// journal entries, so that every replica that applies the same journal holds the same
+// state.
 //
 // # Entries
 //
@@ -54,7 +55,20 @@
 // atomic operation and query it without locks, consistently, for as long as they like.
 // Taking a snapshot is therefore O(1) (keep the View); writing it out
 // (View.WriteSnapshot) streams length-delimited SnapshotRecord messages: header, inodes
-// parents first, mounts, footer. SnapshotRecord keeps field numbers 16 and up for the
-// records that lineage and checkpoint state will add. State.Restore replaces the state
+// parents first, mounts, jobs (field 16), footer. State.Restore replaces the state
 // after checking the whole stream.
+//
+// # Lineage
+//
+// Job records (Job: the lineage.Job with its environment and latest run) are in the
+// View like inodes. The lineage.Graph they form is not immutable, so the State keeps one,
+// changed in place by the three lineage entries (SubmitJob, JobStateChanged,
+// DeleteLineage) under a lock of its own, and rebuilt by Restore; State.Lineage lends it
+// with the View it mirrors. SubmitJob records a PENDING job and creates its outputs as
+// INCOMPLETE placeholders bound to it in one entry, so a job never exists without its
+// placeholders. A run's start and end are JobStateChanged entries naming the run
+// (attempt), so a late event of a replaced run is refused (ErrStaleRun) and a run ends
+// once (ErrJobEnded). The first completion records the outputs' lengths and checksums
+// (Job.OutputFacts), against which a recompute is checked. DeleteLineage clears the
+// producing job of the outputs still bound to the forgotten jobs.
 package state

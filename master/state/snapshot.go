@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/lineage"
 )
 
 // snapshotVersion is the format of the stream WriteSnapshot writes.
@@ -35,7 +36,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		return err
 	}
 	err := put(&sluicepb.SnapshotRecord{Record: &sluicepb.SnapshotRecord_Header{Header: &sluicepb.SnapshotHeader{
-		Version: snapshotVersion, NextId: v.nextID, AppliedIndex: v.applied}}})
+		Version: snapshotVersion, NextId: v.nextID, AppliedIndex: v.applied, NextJobId: v.nextJobID}}})
 	if err != nil {
 		return fmt.Errorf("write snapshot header: %w", err)
 	}
@@ -59,8 +60,17 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 			return fmt.Errorf("write snapshot mount %s: %w", m.Path, err)
 		}
 	}
+	var jobs uint64
+	it := v.jobs.Root().Iterator()
+	for _, x, ok := it.Next(); ok; _, x, ok = it.Next() {
+		j := x.(*Job)
+		if err := put(&sluicepb.SnapshotRecord{Record: &sluicepb.SnapshotRecord_Job{Job: toSnapshotJob(j)}}); err != nil {
+			return fmt.Errorf("write snapshot job %d: %w", j.ID, err)
+		}
+		jobs++
+	}
 	err = put(&sluicepb.SnapshotRecord{Record: &sluicepb.SnapshotRecord_Footer{Footer: &sluicepb.SnapshotFooter{
-		InodeCount: inodes, MountCount: uint64(len(v.mounts))}}})
+		InodeCount: inodes, MountCount: uint64(len(v.mounts)), JobCount: jobs}}})
 	if err != nil {
 		return fmt.Errorf("write snapshot footer: %w", err)
 	}
@@ -73,12 +83,15 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 // Restore replaces the whole state by the snapshot read from r. On error the state is
 // left as it was. It waits for a running apply to finish.
 func (s *State) Restore(r io.Reader) error {
-	v, err := ReadSnapshot(r)
+	v, g, err := readSnapshot(r)
 	if err != nil {
 		return err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.lineageMu.Lock()
+	defer s.lineageMu.Unlock()
+	s.graph = g
 	s.cur.Store(v)
 	return nil
 }
@@ -86,8 +99,31 @@ func (s *State) Restore(r io.Reader) error {
 // ReadSnapshot reads a stream WriteSnapshot wrote and checks it: the header comes first,
 // the root first among inodes, every inode after its parent, no ID twice, no name twice
 // in a directory, no ID at or above the next ID, every mount on a directory that is
-// marked as its mount point, and the footer's counts. Errors wrap ErrCorruptSnapshot.
+// marked as its mount point, lineage jobs that form a valid graph (lineage.Restore) with
+// IDs below the next job ID, and the footer's counts. Errors wrap ErrCorruptSnapshot.
 func ReadSnapshot(r io.Reader) (*View, error) {
+	v, _, err := readSnapshot(r)
+	return v, err
+}
+
+// readSnapshot is ReadSnapshot, which also returns the lineage graph of the jobs.
+func readSnapshot(r io.Reader) (*View, *lineage.Graph, error) {
+	v, jobs, err := readSnapshotView(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	ls := lineage.Snapshot{Version: 1}
+	for _, j := range jobs {
+		ls.Jobs = append(ls.Jobs, j.Job)
+	}
+	g, err := lineage.Restore(ls)
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot: lineage: %v: %w", err, ErrCorruptSnapshot)
+	}
+	return v, g, nil
+}
+
+func readSnapshotView(r io.Reader) (*View, []*Job, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	opts := protodelim.UnmarshalOptions{MaxSize: maxRecordSize}
 	bad := func(format string, args ...any) error {
@@ -105,32 +141,34 @@ func ReadSnapshot(r io.Reader) (*View, error) {
 	}
 	rec, err := read()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := rec.GetHeader()
 	switch {
 	case h == nil:
-		return nil, bad("no header")
+		return nil, nil, bad("no header")
 	case h.GetVersion() != snapshotVersion:
-		return nil, bad("version %d, want %d", h.GetVersion(), snapshotVersion)
+		return nil, nil, bad("version %d, want %d", h.GetVersion(), snapshotVersion)
 	case h.GetNextId() < FirstID || h.GetNextId() > MaxID+1:
-		return nil, bad("next ID %d", h.GetNextId())
+		return nil, nil, bad("next ID %d", h.GetNextId())
 	}
+	nextJobID := max(h.GetNextJobId(), FirstJobID)
 	empty := &View{inodes: iradix.New(), children: iradix.New(), ttl: iradix.New(),
-		persist: iradix.New(), nextID: h.GetNextId()}
+		persist: iradix.New(), nextID: h.GetNextId(), jobs: iradix.New(), nextJobID: nextJobID}
 	t := newTxn(empty)
 	var inodes uint64
 	var mounts []Mount
+	var jobs []*Job
 	for {
 		rec, err := read()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch x := rec.GetRecord().(type) {
 		case *sluicepb.SnapshotRecord_Inode:
 			in := fromSnapshotInode(x.Inode)
 			if err := checkRestoredInode(t, in, inodes == 0); err != nil {
-				return nil, bad("%v", err)
+				return nil, nil, bad("%v", err)
 			}
 			t.put(nil, in)
 			inodes++
@@ -140,23 +178,36 @@ func ReadSnapshot(r io.Reader) (*View, error) {
 			clean, err := ValidatePath(m.GetPath())
 			dup := slices.ContainsFunc(mounts, func(o Mount) bool { return o.Path == clean || o.ID == m.GetId() })
 			if err != nil || in == nil || !in.Directory || !in.MountPoint || pathOf(t, in) != clean || dup {
-				return nil, bad("mount %q on inode %d", m.GetPath(), m.GetId())
+				return nil, nil, bad("mount %q on inode %d", m.GetPath(), m.GetId())
 			}
 			mounts = append(mounts, Mount{ID: m.GetId(), Path: clean, UFSURI: m.GetUfsUri(),
 				ReadOnly: m.GetReadOnly(), Options: maps.Clone(m.GetOptions())})
+		case *sluicepb.SnapshotRecord_Job:
+			j, err := fromSnapshotJob(x.Job)
+			switch {
+			case err != nil:
+				return nil, nil, bad("%v", err)
+			case j.ID >= nextJobID:
+				return nil, nil, bad("job %d at or above next job ID %d", j.ID, nextJobID)
+			case t.job(j.ID) != nil:
+				return nil, nil, bad("job %d twice", j.ID)
+			}
+			t.jobs.Insert(jobKey(j.ID), j)
+			jobs = append(jobs, j)
 		case *sluicepb.SnapshotRecord_Footer:
-			if x.Footer.GetInodeCount() != inodes || x.Footer.GetMountCount() != uint64(len(mounts)) {
-				return nil, bad("footer counts %d inodes and %d mounts, read %d and %d",
-					x.Footer.GetInodeCount(), x.Footer.GetMountCount(), inodes, len(mounts))
+			if x.Footer.GetInodeCount() != inodes || x.Footer.GetMountCount() != uint64(len(mounts)) ||
+				x.Footer.GetJobCount() != uint64(len(jobs)) {
+				return nil, nil, bad("footer counts %d inodes, %d mounts and %d jobs, read %d, %d and %d",
+					x.Footer.GetInodeCount(), x.Footer.GetMountCount(), x.Footer.GetJobCount(), inodes, len(mounts), len(jobs))
 			}
 			if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
-				return nil, bad("data after the footer")
+				return nil, nil, bad("data after the footer")
 			}
 			slices.SortFunc(mounts, func(a, b Mount) int { return strings.Compare(a.Path, b.Path) })
 			t.mounts = mounts
-			return t.commit(h.GetAppliedIndex()), nil
+			return t.commit(h.GetAppliedIndex()), jobs, nil
 		default:
-			return nil, bad("unknown record %T", rec.GetRecord())
+			return nil, nil, bad("unknown record %T", rec.GetRecord())
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	iradix "github.com/hashicorp/go-immutable-radix"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sluicedata/sluice/lineage"
 )
 
 // State is the master's metadata: the namespace and the mount table, changed only by
@@ -21,6 +23,12 @@ type State struct {
 	writeMu sync.Mutex
 	// cur is the latest View.
 	cur atomic.Pointer[View]
+	// lineageMu guards graph, which mirrors the job records of the latest View. Writers
+	// that change lineage hold writeMu and then lineageMu while they change graph and
+	// publish the View, so a holder of lineageMu sees a graph and a View that agree (see
+	// Lineage). A lineage.Graph is not safe for concurrent use, even for reads.
+	lineageMu sync.Mutex
+	graph     *lineage.Graph
 }
 
 // Result is what applying one entry produced. Inodes in it carry their paths.
@@ -36,6 +44,12 @@ type Result struct {
 	// Removed lists what Delete or Unmount removed, parents first, with the paths they
 	// had: the caller drops the blocks of removed files.
 	Removed []Inode
+	// Job is the lineage job record a SubmitJob or JobStateChanged entry created or
+	// changed.
+	Job Job
+	// RemovedJobs are the IDs of the jobs a DeleteLineage entry forgot, in topological
+	// order (the named job first, descendants last).
+	RemovedJobs []uint64
 	// Err is the state error of an entry that changed nothing (ErrExists …).
 	Err error
 }
@@ -45,10 +59,10 @@ type Result struct {
 func New() *State {
 	root := &Inode{ID: RootID, Directory: true, Mode: 0o755, ChildrenLoaded: true}
 	empty := &View{inodes: iradix.New(), children: iradix.New(), ttl: iradix.New(),
-		persist: iradix.New(), nextID: FirstID}
+		persist: iradix.New(), nextID: FirstID, jobs: iradix.New(), nextJobID: FirstJobID}
 	t := newTxn(empty)
 	t.put(nil, root)
-	s := new(State)
+	s := &State{graph: lineage.New()}
 	s.cur.Store(t.commit(0))
 	return s
 }
@@ -70,12 +84,18 @@ func (s *State) Apply(index uint64, data []byte) Result {
 func (s *State) ApplyEntry(index uint64, t EntryType, msg proto.Message) Result {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	var graph *lineage.Graph
+	if _, ok := lineageKinds[t]; ok {
+		s.lineageMu.Lock()
+		defer s.lineageMu.Unlock()
+		graph = s.graph
+	}
 	base := s.cur.Load()
 	applied := base.applied
 	if index != 0 {
 		applied = index
 	}
-	res, err := apply(base, t, msg)
+	res, err := apply(base, t, msg, graph)
 	res.Index = index
 	if err != nil {
 		// Nothing changed but the applied index.
@@ -93,9 +113,10 @@ type applied struct {
 	next *txn
 }
 
-func apply(base *View, typ EntryType, msg proto.Message) (applied, error) {
+func apply(base *View, typ EntryType, msg proto.Message, graph *lineage.Graph) (applied, error) {
 	k, ok := entryKinds[typ]
 	t := newTxn(base)
+	t.graph = graph
 	switch {
 	case msg == nil && typ&Ignorable != 0 && !ok:
 		return applied{next: t}, nil

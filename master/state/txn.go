@@ -6,6 +6,7 @@ import (
 	iradix "github.com/hashicorp/go-immutable-radix"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/lineage"
 )
 
 // txn is one apply in progress: radix-tree transactions over a base View. An entry that
@@ -16,10 +17,15 @@ type txn struct {
 	children *iradix.Txn
 	ttl      *iradix.Txn
 	persist  *iradix.Txn
+	jobs     *iradix.Txn
 	mounts   []Mount // copied before any change
 	nextID   uint64
 	files    int
 	timeMs   int64 // the entry's time, for modification times
+	// nextJobID is the lineage job counter; graph is the state's lineage graph, set only
+	// for the entries that change lineage (lineageKinds), which change it last.
+	nextJobID uint64
+	graph     *lineage.Graph
 }
 
 func newTxn(v *View) *txn {
@@ -28,9 +34,12 @@ func newTxn(v *View) *txn {
 		children: v.children.Txn(),
 		ttl:      v.ttl.Txn(),
 		persist:  v.persist.Txn(),
+		jobs:     v.jobs.Txn(),
 		mounts:   v.mounts,
 		nextID:   v.nextID,
 		files:    v.files,
+
+		nextJobID: v.nextJobID,
 	}
 }
 
@@ -44,6 +53,9 @@ func (t *txn) commit(applied uint64) *View {
 		nextID:   t.nextID,
 		applied:  applied,
 		files:    t.files,
+
+		jobs:      t.jobs.Commit(),
+		nextJobID: t.nextJobID,
 	}
 }
 

@@ -18,14 +18,16 @@ import (
 // number of goroutines for as long as they like, with no lock, and every answer it
 // gives is consistent with every other. A snapshot is a View written out.
 type View struct {
-	inodes   *iradix.Tree // inodeKey(id) → *Inode; the *Inode is never modified
-	children *iradix.Tree // childKey(parent, name) → uint64 child ID, sorted by name
-	ttl      *iradix.Tree // ttlKey(expiry, id) → nil, for inodes with a TTL
-	persist  *iradix.Tree // persistKey(state, id) → nil, for files
-	mounts   []Mount      // sorted by Path; replaced, never modified in place
-	nextID   uint64       // smallest ID no entry has reserved
-	applied  uint64       // Raft index of the last applied entry
-	files    int          // number of files (the rest of inodes are directories)
+	inodes    *iradix.Tree // inodeKey(id) → *Inode; the *Inode is never modified
+	children  *iradix.Tree // childKey(parent, name) → uint64 child ID, sorted by name
+	ttl       *iradix.Tree // ttlKey(expiry, id) → nil, for inodes with a TTL
+	persist   *iradix.Tree // persistKey(state, id) → nil, for files
+	mounts    []Mount      // sorted by Path; replaced, never modified in place
+	nextID    uint64       // smallest ID no entry has reserved
+	applied   uint64       // Raft index of the last applied entry
+	files     int          // number of files (the rest of inodes are directories)
+	jobs      *iradix.Tree // jobKey(id) → *Job, lineage job records; the *Job is never modified
+	nextJobID uint64       // smallest lineage job ID no entry has used
 }
 
 // reader is what path walks need; both View and an apply's txn provide it.
