@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -108,7 +109,9 @@ func jobSubmitCommand() *cli.Command {
 		ArgsUsage: "[--name N] [--input PATH]... --output PATH... [--priority P] [--cpu C --mem M] -- COMMAND [ARGS...]",
 		Description: "Inputs must exist (or be outputs of recorded jobs); outputs must not exist. The job\n" +
 			"must write each output (MUST_CACHE, bound to the job: client.Job.CreateOutput) and exit 0.\n" +
-			"Only the job ID is printed, for scripts: id=$(sluice job submit … -- prog).",
+			"A relative COMMAND path (./prog) that exists here is made absolute; a bare name is looked\n" +
+			"up in PATH where the job runs. Only the job ID is printed, for scripts:\n" +
+			"id=$(sluice job submit … -- prog).",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "human `NAME` of the job"},
 			&cli.GenericFlag{Name: "input", Value: &pathList{}, Usage: "Sluice `PATH` (file or directory) the job reads; repeat for more"},
@@ -145,6 +148,7 @@ func runJobSubmit(c *cli.Context) error {
 	case spec.Cpu < 0:
 		return usageExit(c, name, "--cpu must not be negative")
 	}
+	spec.Command[0] = absCommand(spec.Command[0])
 	if m := c.String("mem"); m != "" {
 		mb, err := parseMemMB(m)
 		if err != nil {
@@ -169,6 +173,23 @@ func runJobSubmit(c *cli.Context) error {
 		return cli.Exit("", exitFailure)
 	}
 	return nil
+}
+
+// absCommand makes a relative command path such as ./wordcount absolute when it names a
+// file here, since the job runs in another working directory (on this machine in local
+// mode). Bare names are looked up in PATH where the job runs and stay as they are.
+func absCommand(cmd string) string {
+	if !strings.Contains(cmd, "/") || filepath.IsAbs(cmd) {
+		return cmd
+	}
+	abs, err := filepath.Abs(cmd)
+	if err != nil {
+		return cmd
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return cmd
+	}
+	return abs
 }
 
 func jobSpecs() []fsSpec {

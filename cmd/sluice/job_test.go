@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/client"
 	"github.com/sluicedata/sluice/client/clienttest"
@@ -135,7 +137,8 @@ func TestJobListStatusKill(t *testing.T) {
 			t.Errorf("job status of a failed job lacks %q:\n%s", want, st)
 		}
 	}
-	if st := mustRun(t, "", "job", "status", "--json", top); !strings.Contains(st, `"state": "JOB_STATE_RUNNING"`) {
+	var info sluicepb.JobInfo
+	if st := mustRun(t, "", "job", "status", "--json", top); protojson.Unmarshal([]byte(st), &info) != nil || info.GetState() != sluicepb.JobState_JOB_STATE_RUNNING {
 		t.Errorf("job status --json:\n%s", st)
 	}
 	r := runApp(t, "", "job", "status", top, "99")
@@ -283,5 +286,24 @@ func TestJobWait(t *testing.T) {
 	}
 	if out.String() != "job "+running+": COMPLETED\n" {
 		t.Errorf("wait for a job ending meanwhile printed %q", out.String())
+	}
+}
+
+func TestAbsCommand(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "prog"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for in, want := range map[string]string{
+		"prog":        "prog",
+		"./prog":      filepath.Join(dir, "prog"),
+		"./missing":   "./missing",
+		"/bin/true":   "/bin/true",
+		"sub/../prog": filepath.Join(dir, "prog"),
+	} {
+		if got := absCommand(in); got != want {
+			t.Errorf("absCommand(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
