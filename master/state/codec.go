@@ -31,6 +31,8 @@ const (
 	EntrySubmitJob           EntryType = 11
 	EntryJobStateChanged     EntryType = 12
 	EntryDeleteLineage       EntryType = 13
+	EntryResetJobOutputs     EntryType = 14
+	EntryJobOutputMismatch   EntryType = 15
 	EntryUpdateAccessTime    EntryType = Ignorable | 1
 )
 
@@ -92,6 +94,9 @@ var entryKinds = map[EntryType]entryKind{
 	EntrySubmitJob:       lineageKinds[EntrySubmitJob],
 	EntryJobStateChanged: lineageKinds[EntryJobStateChanged],
 	EntryDeleteLineage:   lineageKinds[EntryDeleteLineage],
+	// Recompute entries (recompute.go).
+	EntryResetJobOutputs:   recomputeKinds[EntryResetJobOutputs],
+	EntryJobOutputMismatch: recomputeKinds[EntryJobOutputMismatch],
 	EntryUpdateAccessTime: {"update_access_time", func() proto.Message { return new(sluicepb.UpdateAccessTimeEntry) },
 		func(t *txn, m proto.Message) (Result, error) {
 			return t.result1(t.applyUpdateAccessTime(m.(*sluicepb.UpdateAccessTimeEntry)))

@@ -28,7 +28,9 @@ func sampleEntries() map[EntryType]proto.Message {
 			Name: "wc", Command: []string{"wc"}, Inputs: []string{"/in"}, Outputs: []string{"/out"}, Env: map[string]string{"b": "2", "a": "1"}}},
 		EntryJobStateChanged: &sluicepb.JobStateChangedEntry{JobId: 1, Attempt: 1, State: sluicepb.JournalJobState_JOURNAL_JOB_STATE_COMPLETED,
 			RunTimeMs: 5, OutputFacts: []*sluicepb.JournalOutputFact{{Path: "/out", FileId: 7, Length: 3}}},
-		EntryDeleteLineage: &sluicepb.DeleteLineageEntry{JobId: 1, Cascade: true},
+		EntryDeleteLineage:     &sluicepb.DeleteLineageEntry{JobId: 1, Cascade: true},
+		EntryResetJobOutputs:   &sluicepb.ResetJobOutputsEntry{JobId: 1, TimeMs: 2},
+		EntryJobOutputMismatch: &sluicepb.JobOutputMismatchEntry{JobId: 1, Attempt: 2, Message: "differs"},
 	}
 }
 
