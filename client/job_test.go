@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -298,4 +299,29 @@ func TestJobEnded(t *testing.T) {
 			t.Errorf("JobEnded(%v) = %v", s, !want)
 		}
 	}
+}
+
+// FuzzParseJobEnv checks that parsing never yields empty or untrimmed elements and that
+// Environ and ParseJobEnv are inverses on what parsing keeps.
+func FuzzParseJobEnv(f *testing.F) {
+	f.Add("a:1,b:2", "7", "/in/a\n/in/b", "/out")
+	f.Add(" , ", "", "\n\n", "/o,p q")
+	f.Fuzz(func(t *testing.T, masters, id, inputs, outputs string) {
+		vars := map[string]string{EnvMaster: masters, EnvJobID: id, EnvInputs: inputs, EnvOutputs: outputs}
+		env, ok := ParseJobEnv(func(k string) string { return vars[k] })
+		if ok != (env.JobID != "") {
+			t.Errorf("ok = %v with job ID %q", ok, env.JobID)
+		}
+		for _, list := range [][]string{env.Masters, env.Inputs, env.Outputs} {
+			for _, e := range list {
+				if e == "" || strings.TrimSpace(e) != e {
+					t.Errorf("element %q is empty or untrimmed", e)
+				}
+			}
+		}
+		back, _ := ParseJobEnv(func(k string) string { return env.Environ()[k] })
+		if diff := cmp.Diff(env, back); diff != "" {
+			t.Errorf("ParseJobEnv(Environ()) (-want +got):\n%s", diff)
+		}
+	})
 }

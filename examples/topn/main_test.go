@@ -71,3 +71,27 @@ func TestWriteTop(t *testing.T) {
 		t.Errorf("WriteTop = %q", b.String())
 	}
 }
+
+// FuzzParseCounts checks that a parsed input written back by WriteTop parses to the same
+// counts.
+func FuzzParseCounts(f *testing.F) {
+	f.Add("a\t3\nb\t1\n\nc\t0")
+	f.Add("x\t-1\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		counts := map[string]int64{}
+		if err := ParseCounts(strings.NewReader(in), counts); err != nil {
+			return
+		}
+		var b bytes.Buffer
+		if err := WriteTop(&b, Top(counts, len(counts))); err != nil {
+			t.Fatal(err)
+		}
+		again := map[string]int64{}
+		if err := ParseCounts(&b, again); err != nil {
+			t.Fatalf("parse of WriteTop's output: %v\n%q", err, b.String())
+		}
+		if diff := cmp.Diff(counts, again); diff != "" {
+			t.Errorf("(-first +again):\n%s", diff)
+		}
+	})
+}
