@@ -69,6 +69,12 @@ type Config struct {
 	// DefaultOwner and DefaultGroup own inodes created without an owner or group.
 	DefaultOwner string
 	DefaultGroup string
+	// Jobs launches lineage jobs on the framework scheduler; nil means none, and
+	// SubmitJob then fails with FAILED_PRECONDITION ("no framework scheduler").
+	Jobs JobLauncher
+	// LineageGCInterval is how often the leader forgets the lineage of jobs whose
+	// outputs and descendants' outputs are all checkpointed.
+	LineageGCInterval time.Duration
 	// Version is reported by GetMasterInfo.
 	Version string
 	// Logger receives the master's logs; nil discards them.
@@ -104,6 +110,7 @@ func DefaultConfig() Config {
 		PersistRetryMax:    time.Minute,
 		DefaultBlockSize:   64 << 20,
 		MaxMessageSize:     64 << 20,
+		LineageGCInterval:  10 * time.Second,
 		DefaultOwner:       owner,
 		DefaultGroup:       group,
 		Version:            "dev",
@@ -147,6 +154,8 @@ func (c Config) Validate() error {
 		return bad("DefaultBlockSize %d out of (0, %d]", c.DefaultBlockSize, int64(MaxBlockSize))
 	case c.MaxMessageSize < 1<<20:
 		return bad("MaxMessageSize %d below 1 MiB", c.MaxMessageSize)
+	case c.LineageGCInterval <= 0:
+		return bad("LineageGCInterval %v must be positive", c.LineageGCInterval)
 	}
 	return nil
 }

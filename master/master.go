@@ -42,6 +42,8 @@ type Master struct {
 
 	// ids is the leader's inode ID allocator, set when leadership is gained.
 	ids atomic.Pointer[state.IDAllocator]
+	// jobRunner owns the runs of lineage jobs while this master leads (jobs_run.go).
+	jobRunner atomic.Pointer[jobRunner]
 	// ready is true while this master leads and has caught up with the journal.
 	ready atomic.Bool
 	// serving is true while the servers run (for /healthz); it is set after j, so a
@@ -128,6 +130,7 @@ func New(cfg Config) (*Master, error) {
 	sluicepb.RegisterFileSystemMasterServer(m.grpc, &fsServer{m: m})
 	sluicepb.RegisterExecutorMasterServer(m.grpc, &executorServer{m: m})
 	sluicepb.RegisterMetaMasterServer(m.grpc, &metaServer{m: m})
+	sluicepb.RegisterJobMasterServer(m.grpc, &jobServer{m: m})
 	if m.httpLis != nil {
 		m.httpSrv = &http.Server{Handler: m.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	}
@@ -295,6 +298,8 @@ func (m *Master) lead(ctx context.Context) {
 	wg.Go(func() { m.ttlLoop(ctx) })
 	wg.Go(func() { m.persistLoop(ctx) })
 	wg.Go(func() { m.accessLoop(ctx) })
+	wg.Go(func() { m.runJobs(ctx) })
+	wg.Go(func() { m.lineageGCLoop(ctx) })
 	wg.Wait()
 }
 

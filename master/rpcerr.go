@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/lineage"
 	"github.com/sluicedata/sluice/master/journal"
 	"github.com/sluicedata/sluice/master/state"
 	"github.com/sluicedata/sluice/ufs"
@@ -90,6 +91,19 @@ var errorTable = []errorRow{
 	{state.ErrFileComplete, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_FILE_COMPLETE},
 	{state.ErrReadOnly, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_READ_ONLY_MOUNT},
 	{state.ErrMountConflict, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_MOUNT_CONFLICT},
+	// Lineage jobs (jobs.go): refusals of SubmitJob, DeleteLineage, KillJob.
+	{ErrNoScheduler, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrJobRunning, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrUnknownTask, codes.NotFound, sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND},
+	{state.ErrJobEnded, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{state.ErrStaleRun, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{lineage.ErrHasDependents, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_LINEAGE_HAS_DEPENDENTS},
+	{lineage.ErrOutputTaken, codes.AlreadyExists, sluicepb.ErrorReason_ERROR_REASON_ALREADY_EXISTS},
+	{lineage.ErrCycle, codes.InvalidArgument, sluicepb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT},
+	{lineage.ErrOutputIsInput, codes.InvalidArgument, sluicepb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT},
+	{lineage.ErrInvalidJob, codes.InvalidArgument, sluicepb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT},
+	{lineage.ErrDuplicateID, codes.InvalidArgument, sluicepb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT},
+	{lineage.ErrNotFound, codes.NotFound, sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND},
 	// UFS errors last: the namespace sentinels above take precedence when both match.
 	{fs.ErrNotExist, codes.NotFound, sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND},
 	{fs.ErrExist, codes.AlreadyExists, sluicepb.ErrorReason_ERROR_REASON_ALREADY_EXISTS},
