@@ -373,10 +373,10 @@ func (s *jobServer) GetLineage(_ context.Context, req *sluicepb.GetLineageReques
 		id = j.ID
 	}
 	var (
-		v                     *state.View
-		self, anc, desc       []state.Job
-		depth                 = int(req.GetMaxDepth())
-		collect               = func(v *state.View, js []lineage.Job) []state.Job {
+		v               *state.View
+		self, anc, desc []state.Job
+		depth           = int(req.GetMaxDepth())
+		collect         = func(v *state.View, js []lineage.Job) []state.Job {
 			out := make([]state.Job, 0, len(js))
 			for _, lj := range js {
 				if j, ok := v.Job(lj.ID); ok {
