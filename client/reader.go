@@ -38,13 +38,14 @@ func (c *Client) Open(ctx context.Context, path string, opts OpenOptions) (*File
 	switch {
 	case fi.IsDir:
 		return nil, fmt.Errorf("open %s: %w", path, ErrIsADirectory)
-	case !fi.Complete:
-		return nil, fmt.Errorf("open %s: %w", path, ErrFileIncomplete)
 	case fi.Persistence == sluicepb.PersistenceState_PERSISTENCE_STATE_LOST:
+		// A LOST file may be an incomplete placeholder while its job is recomputed.
 		if resp, err = c.blockLocations(ctx, path, true); err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 		fi = fileInfoFromProto(resp.GetFile())
+	case !fi.Complete:
+		return nil, fmt.Errorf("open %s: %w", path, ErrFileIncomplete)
 	}
 	return &FileReader{
 		c:        c,

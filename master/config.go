@@ -62,6 +62,12 @@ type Config struct {
 	// doubles it, up to PersistRetryMax.
 	PersistRetryBase time.Duration
 	PersistRetryMax  time.Duration
+	// Checkpoint orders (Edge planner) and throttles (bandwidth, bytes in flight) the
+	// checkpoints of the persist loop (checkpoint.go).
+	Checkpoint CheckpointConfig
+	// Recompute bounds the recompute of lost lineage outputs and how long reads wait for
+	// it (recompute.go).
+	Recompute RecomputeConfig
 	// DefaultBlockSize is the block size of files created without one.
 	DefaultBlockSize int64
 	// MaxMessageSize bounds gRPC messages received and sent, in bytes.
@@ -108,6 +114,8 @@ func DefaultConfig() Config {
 		PersistTimeout:     10 * time.Minute,
 		PersistRetryBase:   time.Second,
 		PersistRetryMax:    time.Minute,
+		Checkpoint:         DefaultCheckpointConfig(),
+		Recompute:          DefaultRecomputeConfig(),
 		DefaultBlockSize:   64 << 20,
 		MaxMessageSize:     64 << 20,
 		LineageGCInterval:  10 * time.Second,
@@ -154,6 +162,10 @@ func (c Config) Validate() error {
 		return bad("DefaultBlockSize %d out of (0, %d]", c.DefaultBlockSize, int64(MaxBlockSize))
 	case c.MaxMessageSize < 1<<20:
 		return bad("MaxMessageSize %d below 1 MiB", c.MaxMessageSize)
+	case c.Checkpoint.Validate() != nil:
+		return c.Checkpoint.Validate()
+	case c.Recompute.Validate() != nil:
+		return c.Recompute.Validate()
 	case c.LineageGCInterval <= 0:
 		return bad("LineageGCInterval %v must be positive", c.LineageGCInterval)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
@@ -121,7 +120,8 @@ func (s *fsServer) GetBlockLocations(ctx context.Context, req *sluicepb.GetBlock
 		switch {
 		case in.Directory:
 			return nil, withPath(fmt.Errorf("%s: %w", p, state.ErrIsDirectory), p)
-		case !in.Complete:
+		case !in.Complete && in.PersistenceState != state.Lost:
+			// A LOST incomplete file is an output reset for its recompute (recompute.go).
 			return nil, withPath(fmt.Errorf("%s: %w", p, state.ErrFileIncomplete), p)
 		}
 		if in.PersistenceState == state.Lost && req.GetWaitForRecompute() {
@@ -134,31 +134,6 @@ func (s *fsServer) GetBlockLocations(ctx context.Context, req *sluicepb.GetBlock
 		return &sluicepb.GetBlockLocationsResponse{File: m.fileInfo(v, in),
 			Blocks: m.fileBlocks(v, in, req.GetOffset(), req.GetLength())}, nil
 	}
-}
-
-// waitRecompute waits for a LOST file to become readable again (its producing job is
-// recomputed by the lineage side). A file with no lineage, or a wait whose ctx ends,
-// fails with FILE_LOST naming the job.
-func (m *Master) waitRecompute(ctx context.Context, in state.Inode, ch <-chan struct{}) error {
-	lost := func(why string) error {
-		de := &detailError{path: in.Path, err: fmt.Errorf("%s: %s: %w", in.Path, why, ErrFileLost)}
-		if in.JobID != 0 {
-			de.jobID = strconv.FormatUint(in.JobID, 10)
-		}
-		return de
-	}
-	if in.JobID == 0 {
-		return lost("no lineage can rebuild it")
-	}
-	wctx, cancel := answerBefore(ctx)
-	defer cancel()
-	if err := m.waitChange(wctx, ch); err != nil {
-		if wctx.Err() != nil && ctx.Err() == nil {
-			return lost(fmt.Sprintf("not recomputed in time (job %d)", in.JobID))
-		}
-		return err
-	}
-	return nil
 }
 
 // fileBlocks lists the blocks of a complete file that overlap [off, off+length) (to the

@@ -148,6 +148,7 @@ func (m *Master) markLost(ctx context.Context, in state.Inode) error {
 		m.log.Warn("file lost: data is gone and no lineage can rebuild it", "path", in.Path, "file_id", in.ID, "length", in.Length)
 	} else {
 		m.log.Info("file lost, recomputable by its job", "path", in.Path, "file_id", in.ID, "job_id", in.JobID)
+		m.rec.kick()
 	}
 	return nil
 }
@@ -217,6 +218,7 @@ func (m *Master) touchAccess(id uint64) {
 		a.pending = make(map[uint64]int64)
 	}
 	a.pending[id] = nowMs()
+	m.persist.touched(id)
 }
 
 // accessLoop journals recorded access times every few seconds.

@@ -55,6 +55,7 @@ type Master struct {
 
 	blocks  *blockMaster
 	persist *persister
+	rec     *recomputer
 	ufs     *ufsCache
 	loader  *metaLoader
 	metrics *metrics
@@ -98,6 +99,7 @@ func New(cfg Config) (*Master, error) {
 	}
 	m.blocks = newBlockMaster()
 	m.persist = newPersister()
+	m.rec = newRecomputer()
 	m.ufs = newUFSCache(cfg.UFS)
 	m.loader = &metaLoader{m: m}
 
@@ -297,6 +299,7 @@ func (m *Master) lead(ctx context.Context) {
 	wg.Go(func() { m.lostLoop(ctx) })
 	wg.Go(func() { m.ttlLoop(ctx) })
 	wg.Go(func() { m.persistLoop(ctx) })
+	wg.Go(func() { m.recomputeLoop(ctx) })
 	wg.Go(func() { m.accessLoop(ctx) })
 	wg.Go(func() { m.runJobs(ctx) })
 	wg.Go(func() { m.lineageGCLoop(ctx) })

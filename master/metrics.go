@@ -98,6 +98,7 @@ func newMetrics(m *Master, reg *prometheus.Registry) (*metrics, error) {
 			return 0
 		}),
 	}
+	cols = append(cols, m.recomputeCollectors()...)
 	for _, s := range []string{"Leader", "Follower", "Candidate", "Shutdown"} {
 		cols = append(cols, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "master",
 			Name: "raft_state", Help: "1 for this master's current Raft state.", ConstLabels: prometheus.Labels{"state": s}}, raftState(s)))

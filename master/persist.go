@@ -3,29 +3,41 @@ package master
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/lineage"
 	"github.com/sluicedata/sluice/master/state"
 )
 
-// persister is the leader's checkpoint queue: TO_BE_PERSISTED files in FIFO order, at
-// most PersistConcurrency of them handed to executors at once. It is soft state: a new
-// leader rebuilds it from the journaled TO_BE_PERSISTED files. Safe for concurrent use.
+// persister is the leader's checkpoint queue: the files being persisted or waiting to be
+// retried, ordered each round by the Edge planner (lineage.Graph.PlanCheckpoints) and
+// throttled by Config.PersistConcurrency, CheckpointConfig.MaxBytesInFlight and a token
+// bucket of CheckpointConfig.Bandwidth. It is soft state: a new leader finds the
+// TO_BE_PERSISTED files and un-checkpointed lineage outputs again in the journaled
+// state. Safe for concurrent use.
 type persister struct {
 	// mu guards every field below.
 	mu    sync.Mutex
-	order []uint64 // FIFO of file IDs, in flight or waiting
 	items map[uint64]*persistItem
 	// nextAttempt numbers persist attempts; seeded from the clock so attempt numbers
 	// (and temporary UFS names) of former leaders are not reused.
 	nextAttempt uint64
 	wake        chan struct{}
+	// now is the clock (time.Now; tests replace it before the master runs).
+	now func() time.Time
+	// configured tells that bucket and thru were set from the Config.
+	configured bool
+	bucket     tokenBucket
+	thru       throughput
+	// accesses counts reads of files since this master leads (Edge hotness).
+	accesses map[uint64]int64
+	// stats describe what waited for a checkpoint at the last round.
+	waiting checkpointStats
 }
 
-// persistItem is one file waiting for or undergoing its checkpoint.
+// persistItem is one file undergoing its checkpoint or waiting to retry it.
 type persistItem struct {
 	fileID    uint64
 	enqueued  time.Time
@@ -43,33 +55,50 @@ type persistItem struct {
 
 func newPersister() *persister {
 	return &persister{items: make(map[uint64]*persistItem), wake: make(chan struct{}, 1),
-		nextAttempt: uint64(time.Now().UnixNano())}
+		nextAttempt: uint64(time.Now().UnixNano()), now: time.Now, accesses: make(map[uint64]int64)}
+}
+
+// configure sets the throttle and the throughput window from cfg, once. Called with mu
+// held.
+func (q *persister) configure(cfg CheckpointConfig) {
+	if q.configured {
+		return
+	}
+	q.configured = true
+	q.bucket = newTokenBucket(cfg.Bandwidth, cfg.Burst)
+	q.thru.window = cfg.ThroughputWindow
+	if q.thru.window <= 0 {
+		q.thru.window = DefaultCheckpointConfig().ThroughputWindow
+	}
 }
 
 // reset forgets the queue (leadership lost).
 func (q *persister) reset() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.order, q.items = nil, make(map[uint64]*persistItem)
+	q.items = make(map[uint64]*persistItem)
+	q.accesses = make(map[uint64]int64)
+	q.waiting = checkpointStats{}
 }
 
-// load queues every TO_BE_PERSISTED file of v (leadership gained).
-func (q *persister) load(v *state.View) {
-	for in := range v.FilesByPersistence(state.ToBePersisted) {
-		q.add(in.ID)
-	}
-}
+// load wakes the loop on gaining leadership: it finds the TO_BE_PERSISTED files in v.
+func (q *persister) load(*state.View) { q.kick() }
 
 // add queues a file; queuing it twice changes nothing.
 func (q *persister) add(id uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if _, ok := q.items[id]; ok {
-		return
+	if _, ok := q.items[id]; !ok {
+		q.items[id] = &persistItem{fileID: id, enqueued: q.now()}
 	}
-	q.items[id] = &persistItem{fileID: id, enqueued: time.Now()}
-	q.order = append(q.order, id)
 	q.kick()
+}
+
+// touched counts a read of a file (its hotness for the planner).
+func (q *persister) touched(id uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.accesses[id]++
 }
 
 func (q *persister) kick() {
@@ -87,8 +116,15 @@ func (q *persister) remove(id uint64) {
 		return
 	}
 	delete(q.items, id)
-	q.order = slices.DeleteFunc(q.order, func(x uint64) bool { return x == id })
+	delete(q.accesses, id)
 	q.kick()
+}
+
+// persistedBytes records a finished checkpoint of n bytes for the throughput window.
+func (q *persister) persistedBytes(n int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.thru.add(q.now(), n)
 }
 
 // fail ends a file's current attempt and schedules a retry after a doubling delay.
@@ -148,14 +184,22 @@ func (q *persister) current(id uint64) (persistItem, bool) {
 	return *it, true
 }
 
-// stats returns the queue length and the age of its oldest file.
+// stats returns the number of files waiting for a checkpoint (in flight included) and
+// the age of the oldest, as of the loop's last round.
 func (q *persister) stats(now time.Time) (n int, lag time.Duration) {
+	n, _, lag = q.waitingTotals(now)
+	return n, lag
+}
+
+// waitingTotals returns the files waiting for a checkpoint (in flight included), their
+// bytes and the age of the oldest, as of the loop's last round.
+func (q *persister) waitingTotals(now time.Time) (files int, bytes int64, lag time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, it := range q.items {
-		lag = max(lag, now.Sub(it.enqueued))
+	if !q.waiting.oldest.IsZero() {
+		lag = max(now.Sub(q.waiting.oldest), 0)
 	}
-	return len(q.items), lag
+	return q.waiting.files, q.waiting.bytes, lag
 }
 
 // schedulePersist journals TO_BE_PERSISTED for a NOT_PERSISTED complete file and queues it.
@@ -171,8 +215,9 @@ func (m *Master) schedulePersist(ctx context.Context, in state.Inode) error {
 	return nil
 }
 
-// persistLoop hands queued files to executors, in FIFO order and at most
-// PersistConcurrency at once, and hands out again tasks whose executor went quiet.
+// persistLoop hands files to executors in the Edge planner's order, within the
+// concurrency, bytes-in-flight and bandwidth bounds, and hands out again tasks whose
+// executor went quiet.
 func (m *Master) persistLoop(ctx context.Context) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -187,43 +232,41 @@ func (m *Master) persistLoop(ctx context.Context) {
 	}
 }
 
-// dispatchPersists runs one round of the persist loop.
+// dispatchPersists runs one round of the persist loop: expire quiet tasks, gather the
+// facts of every file that may be checkpointed, ask the Edge planner what to start, and
+// start it while the token bucket allows.
 func (m *Master) dispatchPersists() {
 	q := m.persist
-	now := time.Now()
 	v := m.st.View()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	// First expire the tasks whose executor went quiet about them, and count the ones
-	// still running against the concurrency bound.
-	running := 0
+	now := q.now()
+	q.configure(m.cfg.Checkpoint)
+	// First expire the tasks whose executor went quiet about them.
 	for _, it := range q.items {
 		if it.inflight && now.After(it.deadline) {
 			m.log.Warn("persist task timed out", "file_id", it.fileID, "executor_id", it.executor, "attempt", it.attempt)
 			it.inflight = false
 			it.retryLater(now, m.cfg.PersistRetryBase, m.cfg.PersistRetryMax)
 		}
-		if it.inflight {
-			running++
-		}
 	}
-	// Then hand out waiting files in FIFO order. A file in backoff keeps its place but
-	// does not hold up the files behind it.
-	var gone []uint64
-	for _, id := range q.order {
-		if running >= m.cfg.PersistConcurrency {
+	facts := m.checkpointFacts(v, now)
+	var plan []lineage.Candidate
+	m.st.Lineage(func(_ *state.View, g *lineage.Graph) {
+		plan = g.PlanCheckpoints(facts, m.cfg.Checkpoint.edge(m.cfg.PersistConcurrency))
+	})
+	for _, c := range plan {
+		if !q.bucket.ready(now) {
 			break
 		}
-		it := q.items[id]
-		if it.inflight || now.Before(it.notBefore) {
+		in, err := v.GetByID(c.ID)
+		if err != nil {
 			continue
 		}
-		in, err := v.GetByID(id)
-		if err != nil || in.PersistenceState != state.ToBePersisted {
-			// Deleted, LOST, or persisted some other way (THROUGH, a report that
-			// arrived after a timeout): nothing left to do.
-			gone = append(gone, id)
-			continue
+		it := q.items[c.ID]
+		if it == nil {
+			it = &persistItem{fileID: c.ID, enqueued: now}
+			q.items[c.ID] = it
 		}
 		pf, execID, ok := m.persistTask(v, in, q.nextAttempt+1)
 		if !ok {
@@ -235,18 +278,70 @@ func (m *Master) dispatchPersists() {
 		if !m.blocks.queuePersist(execID, pf) {
 			continue
 		}
+		q.bucket.spend(in.Length)
 		q.nextAttempt++
 		it.inflight, it.executor, it.attempt = true, execID, pf.GetAttempt()
 		it.deadline = now.Add(m.cfg.PersistTimeout)
 		r, _ := v.Resolve(in.Path)
 		it.ufsPath, it.tmpPath, it.mountID = r.UFSPath, tempUFSPath(r.UFSPath, in.ID, pf.GetAttempt()), r.MountID
-		running++
-		m.log.Debug("persist task sent", "path", in.Path, "executor_id", execID, "attempt", pf.GetAttempt())
+		m.log.Debug("persist task sent", "path", in.Path, "executor_id", execID, "attempt", pf.GetAttempt(),
+			"reason", c.Reason.String(), "job_id", c.JobID)
 	}
-	for _, id := range gone {
-		delete(q.items, id)
-		q.order = slices.DeleteFunc(q.order, func(x uint64) bool { return x == id })
+}
+
+// checkpointFacts gathers, with q.mu held, the planner's facts about every file that may
+// be checkpointed (see checkpointable): in flight, ready, or (left out of the facts but
+// counted as waiting) in backoff after a failure. It drops the queue items of files that
+// need no checkpoint any more and records the waiting totals in q.stats.
+func (m *Master) checkpointFacts(v *state.View, now time.Time) []lineage.FileFacts {
+	q := m.persist
+	var facts []lineage.FileFacts
+	seen := make(map[uint64]bool)
+	st := checkpointStats{}
+	consider := func(in state.Inode) {
+		if seen[in.ID] {
+			return
+		}
+		seen[in.ID] = true
+		it := q.items[in.ID]
+		completed := time.UnixMilli(in.ModificationTimeMs)
+		st.files++
+		st.bytes += in.Length
+		if st.oldest.IsZero() || completed.Before(st.oldest) {
+			st.oldest = completed
+		}
+		if it != nil && !it.inflight && now.Before(it.notBefore) {
+			return
+		}
+		acc := q.accesses[in.ID]
+		if acc == 0 && in.AccessTimeMs > in.ModificationTimeMs {
+			acc = 1 // read before this master led
+		}
+		facts = append(facts, lineage.FileFacts{Path: in.Path, ID: in.ID, Size: in.Length,
+			Complete: !m.uncovered(in), InFlight: it != nil && it.inflight, Accesses: acc, CompletedAt: completed})
 	}
+	for in := range v.FilesByPersistence(state.ToBePersisted) {
+		if in.Complete {
+			consider(in)
+		}
+	}
+	for j := range v.Jobs() {
+		for _, p := range j.Outputs {
+			in, err := v.Get(p)
+			if err == nil && checkpointable(in, func(string) uint64 { return j.ID }) {
+				consider(in)
+			}
+		}
+	}
+	// Items of files that no longer need a checkpoint (deleted, LOST, persisted some
+	// other way) go, unless a task still runs: its report settles it.
+	for id, it := range q.items {
+		if !seen[id] && !it.inflight {
+			delete(q.items, id)
+		}
+	}
+	q.waiting = st
+	return facts
 }
 
 // persistTask builds the PERSIST_FILES task of a file and picks the executor that holds
@@ -333,6 +428,7 @@ func (m *Master) persisted(ctx context.Context, req *sluicepb.ReportPersistedReq
 		return err
 	}
 	m.persist.remove(in.ID)
+	m.persist.persistedBytes(in.Length)
 	m.metrics.persisted.Inc()
 	m.log.Debug("file persisted", "path", in.Path, "bytes", req.GetBytes(), "duration_ms", req.GetDurationMs())
 	return nil

@@ -144,6 +144,10 @@ func (t *txn) applyCompleteFile(e *sluicepb.CompleteFileEntry) (*Inode, error) {
 		in.Complete = true
 		in.Length = e.GetLength()
 		in.Checksum = e.GetChecksum()
+		if in.PersistenceState == Lost {
+			// An output reset for a recompute (ResetJobOutputs): rewritten, so readable.
+			in.PersistenceState = NotPersisted
+		}
 		in.ModificationTimeMs = max(in.ModificationTimeMs, t.timeMs)
 		if e.GetPersisted() {
 			in.PersistenceState = Persisted

@@ -45,10 +45,9 @@ func TestState_ResetJobOutputs(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d LOST files indexed, want 2", n)
 	}
-	// The rerun completes the placeholder again; it stays LOST until the master says
-	// it is readable.
+	// The rerun completes the placeholder again, which makes it readable: NOT_PERSISTED.
 	in := f.must(EntryCompleteFile, &sluicepb.CompleteFileEntry{Id: p.ID, Length: 10, TimeMs: f.now}).Inode
-	if !in.Complete || in.PersistenceState != Lost || len(in.BlockIDs()) != 1 {
+	if !in.Complete || in.PersistenceState != NotPersisted || len(in.BlockIDs()) != 1 {
 		t.Errorf("completed again = %+v", in)
 	}
 }

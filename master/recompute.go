@@ -1,0 +1,481 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/lineage"
+	"github.com/sluicedata/sluice/master/state"
+	"github.com/sluicedata/sluice/recompute"
+)
+
+// Recompute of lost lineage outputs. While this master leads, recomputeLoop plans the
+// recovery of every LOST file that has lineage (recompute.NewPlan: a path is available
+// when it is PERSISTED or complete with a copy of every block on a live executor) and
+// executes the plans with one recompute.Runner: inputs first, at most
+// RecomputeConfig.MaxConcurrent jobs at once, each job at most once at a time, with the
+// priority of the job that needs the data.
+//
+// Decisions:
+//   - Nothing of a recovery is journaled but its effects: a new leader plans again from
+//     the files still LOST, which is how a master restart resumes a recompute.
+//   - A run first drops the old copies of the job's outputs and journals ResetJobOutputs
+//     (every output back to an INCOMPLETE placeholder, LOST), then asks the job runner
+//     (jobs_run.go) for a run marked as a recompute and waits for its end. Completing a
+//     reset output makes it NOT_PERSISTED again (state.applyCompleteFile).
+//   - A COMPLETED rerun is checked against the outputs of the job's first completion
+//     (state.Job.OutputFacts) with recompute.CheckOutput; a mismatch is journaled on the
+//     job (JobOutputMismatch, shown as its message) and logged at Error: the job is not
+//     deterministic. The rebuilt bytes are served all the same.
+//   - A failed recovery is remembered per lost file for RecomputeConfig.RetryAfter:
+//     readers waiting for the file fail at once with FILE_LOST naming the job and why
+//     (a dependent names the job whose failure stopped it). A read after RetryAfter
+//     starts a new attempt. Lost files without lineage fail readers at once.
+
+// RecomputeConfig configures the recompute of lost lineage outputs.
+type RecomputeConfig struct {
+	// MaxConcurrent bounds the jobs rerunning at once. At least 1.
+	MaxConcurrent int
+	// MaxAttempts bounds the runs of one job within one recovery. At least 1.
+	MaxAttempts int
+	// ReadWait bounds how long a read of a LOST file (GetBlockLocations with
+	// wait_for_recompute) waits for its recompute, whatever the caller's deadline.
+	// Positive.
+	ReadWait time.Duration
+	// RetryAfter is how long a failed recovery is reported to readers before a read
+	// starts another attempt. Positive.
+	RetryAfter time.Duration
+	// ScanInterval is how often the leader looks for LOST files that no recovery
+	// handles (losses also wake it at once). Positive.
+	ScanInterval time.Duration
+}
+
+// DefaultRecomputeConfig returns 4 concurrent jobs, 2 attempts each, reads waiting up to
+// 10 minutes, failures retried after a minute, a scan every second.
+func DefaultRecomputeConfig() RecomputeConfig {
+	return RecomputeConfig{MaxConcurrent: 4, MaxAttempts: 2, ReadWait: 10 * time.Minute,
+		RetryAfter: time.Minute, ScanInterval: time.Second}
+}
+
+// Validate reports a field out of range, wrapping ErrInvalidConfig.
+func (c RecomputeConfig) Validate() error {
+	if c.MaxConcurrent < 1 || c.MaxAttempts < 1 || c.ReadWait <= 0 || c.RetryAfter <= 0 || c.ScanInterval <= 0 {
+		return fmt.Errorf("recompute: MaxConcurrent %d and MaxAttempts %d must be at least 1, ReadWait %v, RetryAfter %v and ScanInterval %v positive: %w",
+			c.MaxConcurrent, c.MaxAttempts, c.ReadWait, c.RetryAfter, c.ScanInterval, ErrInvalidConfig)
+	}
+	return nil
+}
+
+// recomputer is the leader's bookkeeping of recoveries. Safe for concurrent use.
+type recomputer struct {
+	wake chan struct{}
+	// mu guards the fields below.
+	mu sync.Mutex
+	// active are the lost paths an Execute is rebuilding now.
+	active map[string]bool
+	// failed are the lost paths whose last recovery failed, with why and when.
+	failed map[string]recomputeFailure
+	// runner is the current leadership's Runner (nil while not leading).
+	runner *recompute.Runner
+
+	runs, failures, mismatches prometheus.Counter
+}
+
+type recomputeFailure struct {
+	err error
+	at  time.Time
+}
+
+func newRecomputer() *recomputer {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "master", Name: name, Help: help})
+	}
+	return &recomputer{wake: make(chan struct{}, 1), active: make(map[string]bool), failed: make(map[string]recomputeFailure),
+		runs:       c("recompute_runs_total", "Job runs launched to rebuild lost outputs."),
+		failures:   c("recompute_failures_total", "Recompute runs that failed."),
+		mismatches: c("recompute_nondeterministic_outputs_total", "Rebuilt outputs that differ from the original.")}
+}
+
+// kick wakes the recompute loop.
+func (r *recomputer) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// failure returns the recorded failure of a lost path, unless it is older than
+// retryAfter (then it is forgotten, so the next scan tries again).
+func (r *recomputer) failure(p string, now time.Time, retryAfter time.Duration) (error, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.failed[p]
+	if !ok {
+		return nil, false
+	}
+	if now.Sub(f.at) >= retryAfter {
+		delete(r.failed, p)
+		return nil, false
+	}
+	return f.err, true
+}
+
+// recomputeLoop plans and runs recoveries while this master leads.
+func (m *Master) recomputeLoop(ctx context.Context) {
+	r := m.rec
+	runner, err := recompute.NewRunner(recompute.Config{Launcher: recomputeLauncher{m: m},
+		MaxConcurrent: m.cfg.Recompute.MaxConcurrent, MaxAttempts: m.cfg.Recompute.MaxAttempts,
+		Logger: m.log.With("component", "master.recompute")})
+	if err != nil {
+		m.log.Error("cannot start recompute", "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.runner = runner
+	r.active = make(map[string]bool)
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		r.mu.Lock()
+		r.runner = nil
+		r.mu.Unlock()
+	}()
+	tick := time.NewTicker(m.cfg.Recompute.ScanInterval)
+	defer tick.Stop()
+	for {
+		m.planRecomputes(ctx, runner, &wg)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-r.wake:
+		}
+	}
+}
+
+// planRecomputes plans the recovery of the LOST files with lineage that no recovery
+// handles and has not failed lately, and runs the plan in a goroutine of wg.
+func (m *Master) planRecomputes(ctx context.Context, runner *recompute.Runner, wg *sync.WaitGroup) {
+	r := m.rec
+	now := time.Now()
+	var lost []string
+	v := m.st.View()
+	for in := range v.FilesByPersistence(state.Lost) {
+		if _, recorded := v.Job(in.JobID); !recorded {
+			// No lineage (reported when it was lost; readers fail at once), or bound to a
+			// job ID nothing recorded: only its blocks coming back can make it readable.
+			continue
+		}
+		r.mu.Lock()
+		busy := r.active[in.Path]
+		r.mu.Unlock()
+		if _, failed := r.failure(in.Path, now, m.cfg.Recompute.RetryAfter); busy || failed {
+			continue
+		}
+		lost = append(lost, in.Path)
+	}
+	if len(lost) == 0 || ctx.Err() != nil {
+		return
+	}
+	var plan recompute.Plan
+	m.st.Lineage(func(v *state.View, g *lineage.Graph) {
+		plan = recompute.NewPlan(g, lost, func(p string) bool { return m.readable(v, p) })
+	})
+	r.mu.Lock()
+	for _, u := range plan.Unrecoverable {
+		err := &recompute.LostDataError{Files: []recompute.Unrecoverable{u}}
+		r.failed[u.Path] = recomputeFailure{err: err, at: now}
+		m.log.Error("lost file cannot be recomputed", "path", u.Path, "job_id", u.JobID, "err", err)
+	}
+	var planned []string
+	for _, p := range lost {
+		if _, bad := r.failed[p]; !bad {
+			r.active[p] = true
+			planned = append(planned, p)
+		}
+	}
+	r.mu.Unlock()
+	if len(plan.Unrecoverable) > 0 {
+		m.notify() // readers waiting for those files fail now
+	}
+	if len(plan.Steps) == 0 {
+		m.settleRecompute(planned, plan, recompute.Report{})
+		return
+	}
+	jobs := make([]uint64, 0, len(plan.Steps))
+	for _, s := range plan.Steps {
+		jobs = append(jobs, s.Job.ID)
+	}
+	m.log.Info("recomputing lost files", "files", len(planned), "jobs", jobs)
+	wg.Go(func() {
+		rep := runner.Execute(ctx, plan)
+		m.settleRecompute(planned, plan, rep)
+	})
+}
+
+// settleRecompute records the outcome of a recovery of the lost paths planned: the
+// failure of the step that should have rebuilt each one that is still LOST.
+func (m *Master) settleRecompute(planned []string, plan recompute.Plan, rep recompute.Report) {
+	r := m.rec
+	now := time.Now()
+	cause := make(map[string]error)
+	for _, f := range rep.Failed {
+		for _, s := range plan.Steps {
+			if s.Job.ID == f.Job.ID {
+				for _, p := range s.Rebuilds {
+					cause[p] = f
+				}
+			}
+		}
+	}
+	r.mu.Lock()
+	for _, p := range planned {
+		delete(r.active, p)
+		if err, ok := cause[p]; ok && !errors.Is(err, context.Canceled) {
+			r.failed[p] = recomputeFailure{err: err, at: now}
+		}
+	}
+	r.mu.Unlock()
+	for _, f := range rep.Failed {
+		if !errors.Is(f, context.Canceled) {
+			m.log.Error("recompute failed", "job_id", f.Job.ID, "err", f)
+		}
+	}
+	m.notify() // readers re-check: rebuilt, or failed
+	r.kick()   // files lost again meanwhile
+}
+
+// readable reports whether path p can be read now: a PERSISTED file, a complete file
+// with a copy of every block on a live executor, or a directory whose files that no job
+// produces are all readable (recompute.NewPlan asks about those only).
+func (m *Master) readable(v *state.View, p string) bool {
+	in, err := v.Get(p)
+	if err != nil {
+		return false
+	}
+	if !in.Directory {
+		return m.fileReadable(in)
+	}
+	errUnreadable := errors.New("unreadable")
+	return v.Walk(p, func(c state.Inode) error {
+		if !c.Directory && c.JobID == 0 && !m.fileReadable(c) {
+			return errUnreadable
+		}
+		return nil
+	}) == nil
+}
+
+func (m *Master) fileReadable(in state.Inode) bool {
+	switch {
+	case !in.Complete || in.PersistenceState == state.Lost:
+		return false
+	case in.PersistenceState == state.Persisted:
+		return true
+	}
+	return !m.uncovered(in)
+}
+
+// lostError is the FILE_LOST error of a read of a LOST file, naming its job.
+func lostError(in state.Inode, why string) error {
+	de := &detailError{path: in.Path, err: fmt.Errorf("%s: %s: %w", in.Path, why, ErrFileLost)}
+	if in.JobID != 0 {
+		de.jobID = strconv.FormatUint(in.JobID, 10)
+	}
+	return de
+}
+
+// waitRecompute waits for a LOST file to be rebuilt, or for the next journaled change
+// (ch), up to RecomputeConfig.ReadWait and a little before ctx's deadline. It fails
+// with FILE_LOST at once for a file without lineage or whose recovery failed lately
+// (naming the job and why), and when the wait runs out.
+func (m *Master) waitRecompute(ctx context.Context, in state.Inode, ch <-chan struct{}) error {
+	if in.JobID == 0 {
+		return lostError(in, "no checkpoint and no lineage can rebuild it (data lost)")
+	}
+	if err, failed := m.rec.failure(in.Path, time.Now(), m.cfg.Recompute.RetryAfter); failed {
+		return lostError(in, fmt.Sprintf("recompute by job %d failed: %v", in.JobID, err))
+	}
+	m.rec.kick() // make sure its recompute is scheduled
+	wctx, cancel := answerBefore(ctx)
+	defer cancel()
+	wctx, cancel2 := context.WithTimeout(wctx, m.cfg.Recompute.ReadWait)
+	defer cancel2()
+	if err := m.waitChange(wctx, ch); err != nil {
+		if wctx.Err() != nil && ctx.Err() == nil {
+			return lostError(in, fmt.Sprintf("not recomputed in time by job %d", in.JobID))
+		}
+		return err
+	}
+	return nil
+}
+
+// recomputeLauncher runs one step of a recovery through the job runner (see above).
+type recomputeLauncher struct{ m *Master }
+
+// Launch resets the job's outputs, starts a recompute run and waits for its end; see
+// recompute.Launcher.
+func (l recomputeLauncher) Launch(ctx context.Context, s recompute.Step, attempt int) error {
+	m := l.m
+	v := m.st.View()
+	j, ok := v.Job(s.Job.ID)
+	if !ok {
+		return fmt.Errorf("lineage record gone: %w", ErrNotFound)
+	}
+	if m.outputsReadable(v, j) {
+		return nil // rebuilt a moment ago
+	}
+	runner, err := m.waitJobRunner(ctx)
+	if err != nil {
+		return err
+	}
+	v = m.st.View()
+	for _, p := range j.Outputs {
+		if in, err := v.Get(p); err == nil && !in.Directory && in.JobID == j.ID && in.Complete {
+			m.blocks.removeBlocks(in.BlockIDs())
+		}
+	}
+	if _, err := m.apply(ctx, state.EntryResetJobOutputs, &sluicepb.ResetJobOutputsEntry{JobId: j.ID, TimeMs: nowMs()}); err != nil {
+		return fmt.Errorf("reset outputs: %w", err)
+	}
+	m.rec.runs.Inc()
+	started, err := runner.launch(ctx, launchRequest{jobID: j.ID, priority: s.Priority, recompute: true})
+	if err != nil {
+		m.rec.failures.Inc()
+		return err
+	}
+	end, err := m.waitJobEnd(ctx, j.ID, started.Attempts)
+	if err != nil {
+		return err
+	}
+	if end.State != lineage.StateCompleted {
+		m.rec.failures.Inc()
+		why := end.Message
+		if why == "" {
+			why = "exit status " + strconv.Itoa(int(end.ExitCode))
+		}
+		return fmt.Errorf("run %d %v: %s", end.Attempts, end.State, why)
+	}
+	m.checkRecomputed(ctx, end)
+	return nil
+}
+
+// outputsReadable reports whether every output of j can be read now.
+func (m *Master) outputsReadable(v *state.View, j state.Job) bool {
+	for _, p := range j.Outputs {
+		if !m.readable(v, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitJobRunner returns the leader's job runner once it is published (it reconciles the
+// runs of a former leader first), or an error when there is no framework scheduler or
+// ctx ends.
+func (m *Master) waitJobRunner(ctx context.Context) (*jobRunner, error) {
+	if m.cfg.Jobs == nil {
+		return nil, fmt.Errorf("no framework scheduler to run jobs: %w", ErrUnavailable)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if r := m.jobRunner.Load(); r != nil {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// waitJobEnd waits until run attempt of job id has ended and returns the job then.
+func (m *Master) waitJobEnd(ctx context.Context, id uint64, attempt int32) (state.Job, error) {
+	for {
+		ch := m.changed()
+		j, ok := m.st.View().Job(id)
+		switch {
+		case !ok:
+			return state.Job{}, fmt.Errorf("lineage record deleted during the run: %w", ErrNotFound)
+		case j.Attempts != attempt:
+			return state.Job{}, fmt.Errorf("run %d replaced by run %d", attempt, j.Attempts)
+		case j.Ended():
+			return j, nil
+		}
+		if err := m.waitChange(ctx, ch); err != nil {
+			return state.Job{}, err
+		}
+	}
+}
+
+// checkRecomputed compares the outputs of a completed rerun with the original ones and
+// flags the job as non-deterministic when one differs.
+func (m *Master) checkRecomputed(ctx context.Context, j state.Job) {
+	v := m.st.View()
+	var errs []error
+	for _, f := range j.OutputFacts {
+		in, err := v.Get(f.Path)
+		if err != nil {
+			continue
+		}
+		orig := recompute.Fingerprint{Length: f.Length, Checksum: f.Checksum}
+		got := recompute.Fingerprint{Length: in.Length, Checksum: in.Checksum}
+		if err := recompute.CheckOutput(f.Path, j.ID, orig, got); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return
+	}
+	err := errors.Join(errs...)
+	m.rec.mismatches.Add(float64(len(errs)))
+	m.log.Error("NON-DETERMINISTIC JOB: a recomputed output differs from the original", "job_id", j.ID,
+		"job", j.Label(), "attempt", j.Attempts, "err", err)
+	msg := "non-deterministic: " + err.Error()
+	if _, aerr := m.apply(ctx, state.EntryJobOutputMismatch, &sluicepb.JobOutputMismatchEntry{
+		JobId: j.ID, Attempt: j.Attempts, Message: msg, TimeMs: nowMs()}); aerr != nil {
+		m.log.Error("cannot record non-deterministic job", "job_id", j.ID, "err", aerr)
+	}
+}
+
+// recomputeCollectors are the metrics of checkpoint and recompute, registered with the
+// master's others.
+func (m *Master) recomputeCollectors() []prometheus.Collector {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "master", Name: name, Help: help}, f)
+	}
+	return []prometheus.Collector{m.rec.runs, m.rec.failures, m.rec.mismatches,
+		gauge("recompute_running_jobs", "Jobs rerunning now to rebuild lost outputs.", func() float64 {
+			m.rec.mu.Lock()
+			r := m.rec.runner
+			m.rec.mu.Unlock()
+			if r == nil {
+				return 0
+			}
+			return float64(len(r.Running()))
+		}),
+		gauge("checkpoint_waiting_files", "Files waiting for their checkpoint (in flight included).", func() float64 {
+			n, _, _ := m.persist.waitingTotals(time.Now())
+			return float64(n)
+		}),
+		gauge("checkpoint_waiting_bytes", "Bytes of the files waiting for their checkpoint.", func() float64 {
+			_, b, _ := m.persist.waitingTotals(time.Now())
+			return float64(b)
+		}),
+		gauge("checkpoint_lag_seconds", "Age of the oldest file waiting for its checkpoint.", func() float64 {
+			_, _, lag := m.persist.waitingTotals(time.Now())
+			return lag.Seconds()
+		}),
+		gauge("checkpoint_throughput_bytes_per_second", "Bytes checkpointed per second over the throughput window.",
+			m.checkpointThroughput),
+	}
+}
