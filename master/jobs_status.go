@@ -83,6 +83,7 @@ func (s *jobServer) GetCheckpointStatus(_ context.Context, req *sluicepb.GetChec
 		rows, resp.FilesTruncated = rows[:limit], true
 	}
 	resp.Files = rows
+	tot.ThroughputBytesPerSec = m.checkpointThroughput() // checkpoint.go
 	resp.Exposure, resp.ExposureRunTimeMs = m.exposure(root)
 	return resp, nil
 }
