@@ -253,34 +253,30 @@ func (m *Master) settleRecompute(planned []string, plan recompute.Plan, rep reco
 	r.kick()   // files lost again meanwhile
 }
 
-// readable reports whether path p can be read now: a PERSISTED file, a complete file
-// with a copy of every block on a live executor, or a directory whose files that no job
-// produces are all readable (recompute.NewPlan asks about those only).
+// readable reports whether path p can be read now: a complete file that is not LOST
+// (PERSISTED, or with every block copied on some executor: the loss of the last copy
+// makes a file LOST at once), or a directory whose files that no job produces are all
+// readable (recompute.NewPlan asks about those only). The journaled state decides, not
+// the block map, which after a master restart is empty until executors register again.
 func (m *Master) readable(v *state.View, p string) bool {
 	in, err := v.Get(p)
 	if err != nil {
 		return false
 	}
 	if !in.Directory {
-		return m.fileReadable(in)
+		return fileReadable(in)
 	}
 	errUnreadable := errors.New("unreadable")
 	return v.Walk(p, func(c state.Inode) error {
-		if !c.Directory && c.JobID == 0 && !m.fileReadable(c) {
+		if !c.Directory && c.JobID == 0 && !fileReadable(c) {
 			return errUnreadable
 		}
 		return nil
 	}) == nil
 }
 
-func (m *Master) fileReadable(in state.Inode) bool {
-	switch {
-	case !in.Complete || in.PersistenceState == state.Lost:
-		return false
-	case in.PersistenceState == state.Persisted:
-		return true
-	}
-	return !m.uncovered(in)
+func fileReadable(in state.Inode) bool {
+	return in.Complete && in.PersistenceState != state.Lost
 }
 
 // lostError is the FILE_LOST error of a read of a LOST file, naming its job.
