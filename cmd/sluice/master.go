@@ -28,7 +28,7 @@ func masterCommand() *cli.Command {
 Raft on --raft-addr. The journal lives in --journal-dir; the root UFS (--root-ufs) is
 mounted at "/" when the cluster is new. With --peers, every master of the cluster is
 started with the same list of RAFT_ADDR=RPC_ADDR pairs.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "rpc-addr", Value: "127.0.0.1:19998", Usage: "listen for gRPC on `HOST:PORT`"},
 			&cli.StringFlag{Name: "advertise-addr", Usage: "gRPC `HOST:PORT` that clients and executors reach (default: --rpc-addr)"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:19999", Usage: "serve the web UI, /metrics and /healthz on `HOST:PORT` (empty: off)"},
@@ -43,7 +43,7 @@ started with the same list of RAFT_ADDR=RPC_ADDR pairs.`,
 			&cli.StringFlag{Name: "block-size", Value: "64MiB", Usage: "block `SIZE` of files created without one"},
 			&cli.IntFlag{Name: "persist-concurrency", Value: master.DefaultConfig().PersistConcurrency, Usage: "persist tasks handed out at once"},
 			logLevelFlag("info"),
-		},
+		}, lineageFlags()...),
 		Action: runMaster,
 	}
 }
@@ -81,6 +81,9 @@ func masterConfig(c *cli.Context) (master.Config, error) {
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
 	cfg.HeartbeatTimeout = c.Duration("heartbeat-timeout")
 	cfg.PersistConcurrency = c.Int("persist-concurrency")
+	if err := applyLineageFlags(c, &cfg); err != nil {
+		return cfg, err
+	}
 	bs, err := sizeFlag(c, "block-size")
 	if err != nil {
 		return cfg, err
