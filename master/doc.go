@@ -91,16 +91,31 @@
 // blocks of complete files with the recorded lengths) returns to NOT_PERSISTED, and
 // reads waiting for its recompute are answered.
 //
-// # Persist loop
+// # Persist loop (checkpoints)
 //
-// TO_BE_PERSISTED files are queued FIFO; at most PersistConcurrency are handed out at
-// once, each as a PERSIST_FILES command in the heartbeat answer of the live executor
-// holding most of the file's blocks, with a temporary UFS name unique per attempt in the
-// file's directory. ReportPersisted with the current attempt journals PERSISTED; a
-// failure, a lost executor or a task not listed in the executor's heartbeats for
-// PersistTimeout is retried after PersistRetryBase, doubling up to PersistRetryMax.
-// Persist with wait blocks until every file is PERSISTED, one is LOST or deleted, or the
-// call's deadline passes (TIMEOUT; the persists go on).
+// Each round the leader gathers the files that may be checkpointed — TO_BE_PERSISTED
+// files (ASYNC_THROUGH writes, `fs persist`) and the complete, un-persisted outputs of
+// recorded lineage jobs (plain MUST_CACHE files are not) — and asks the Edge planner
+// (lineage.Graph.PlanCheckpoints: unprotected files, then leaves, deep, hot, cold
+// outputs) what to start within PersistConcurrency files and
+// CheckpointConfig.MaxBytesInFlight bytes; a token bucket of CheckpointConfig.Bandwidth
+// bytes per second lets a file start only while it holds tokens. Each file goes as a
+// PERSIST_FILES command in the heartbeat answer of the live executor holding most of its
+// blocks, with a temporary UFS name unique per attempt in the file's directory.
+// ReportPersisted with the current attempt journals PERSISTED (and counts the bytes for
+// the throughput window of GetCheckpointStatus and /metrics); a failure, a lost executor
+// or a task not listed in the executor's heartbeats for PersistTimeout is retried after
+// PersistRetryBase, doubling up to PersistRetryMax. Persist with wait blocks until every
+// file is PERSISTED, one is LOST or deleted, or the call's deadline passes (TIMEOUT; the
+// persists go on).
+//
+// # Recompute
+//
+// The leader rebuilds LOST files that have lineage by rerunning their jobs through
+// Config.Jobs, inputs first, with bounded concurrency (RecomputeConfig); see
+// recompute.go. Reads with wait_for_recompute wait for it up to RecomputeConfig.ReadWait
+// and fail with FILE_LOST naming the job and why when it fails; a restarted leader plans
+// again from the files still LOST.
 //
 // # HTTP
 //

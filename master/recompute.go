@@ -18,7 +18,7 @@ import (
 
 // Recompute of lost lineage outputs. While this master leads, recomputeLoop plans the
 // recovery of every LOST file that has lineage (recompute.NewPlan: a path is available
-// when it is PERSISTED or complete with a copy of every block on a live executor) and
+// when it is complete and not LOST, see readable) and
 // executes the plans with one recompute.Runner: inputs first, at most
 // RecomputeConfig.MaxConcurrent jobs at once, each job at most once at a time, with the
 // priority of the job that needs the data.
