@@ -31,8 +31,8 @@ func TestTokenBucket(t *testing.T) {
 		{"unlimited", 0, 0, []step{{0, 1 << 40, true}, {0, 1 << 40, true}}},
 		{"burst then rate", 100, 200, []step{
 			{0, 150, true}, {0, 100, true}, {0, 1, false}, // 200 → 50 → -50
-			{400 * time.Millisecond, 10, false},         // -10
-			{600 * time.Millisecond, 10, true},          // +10 → 10 → 0
+			{400 * time.Millisecond, 10, false}, // -10
+			{600 * time.Millisecond, 10, true},  // +10 → 10 → 0
 			{600 * time.Millisecond, 10, false},
 			{time.Hour, 500, true}, // refilled to the burst only: 200 → -300
 			{time.Hour + 2*time.Second, 1, false},
