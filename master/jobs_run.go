@@ -74,7 +74,7 @@ type launchReply struct {
 }
 
 func newJobRunner(m *Master) *jobRunner {
-	r := &jobRunner{m: m, l: m.cfg.Jobs, log: m.log.With("component", "master.jobs"),
+	r := &jobRunner{m: m, l: m.cfg.Jobs, log: m.log,
 		reqs: make(chan launchRequest), done: make(chan struct{}), tasks: make(map[string]taskRef)}
 	r.nextJobID.Store(max(m.st.View().NextJobID(), state.FirstJobID))
 	return r

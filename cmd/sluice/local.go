@@ -49,6 +49,9 @@ import (
 //     master, which dropped the lost executor's blocks. The
 //     scheduler reports the loss to the master at once (ReportExecutorLost), and the
 //     short --heartbeat-timeout (3 s) covers anything the report misses.
+//   - Lineage jobs (`sluice job submit`) run as child processes of the same scheduler,
+//     with their logs in logs/<task id>.log. They are not relaunched; a restart of
+//     `sluice local` marks the jobs it was running FAILED ("master restarted").
 //   - Ctrl-C (or SIGTERM) stops the executors first (the scheduler sends them SIGTERM,
 //     then SIGKILL after the kill grace), then the master.
 
@@ -221,6 +224,9 @@ func (lc *localCluster) run(ctx context.Context) error {
 	start := time.Now()
 	mcfg, transport := lc.masterConfig()
 	defer transport.Close()
+	// Lineage jobs run on the scheduler below, as child processes (joblauncher.go).
+	jobs := &schedJobLauncher{}
+	mcfg.Jobs = jobs
 	m, err := master.New(mcfg)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -252,6 +258,7 @@ func (lc *localCluster) run(ctx context.Context) error {
 		return err
 	}
 	lc.sched = sched
+	jobs.sched = sched
 
 	// The master outlives the scheduler: executors are stopped first, so that they do
 	// not spend their last moments looking for a master.
