@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -132,7 +133,7 @@ func (m *Master) recomputeLoop(ctx context.Context) {
 	r := m.rec
 	runner, err := recompute.NewRunner(recompute.Config{Launcher: recomputeLauncher{m: m},
 		MaxConcurrent: m.cfg.Recompute.MaxConcurrent, MaxAttempts: m.cfg.Recompute.MaxAttempts,
-		Logger: m.log.With("component", "master.recompute")})
+		Logger: recomputeLogger(m.cfg.Logger)})
 	if err != nil {
 		m.log.Error("cannot start recompute", "err", err)
 		return
@@ -159,6 +160,15 @@ func (m *Master) recomputeLoop(ctx context.Context) {
 		case <-r.wake:
 		}
 	}
+}
+
+// recomputeLogger is the Runner's logger: the master's base logger, to which the Runner
+// adds its own component key.
+func recomputeLogger(base *slog.Logger) *slog.Logger {
+	if base == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return base
 }
 
 // planRecomputes plans the recovery of the LOST files with lineage that no recovery
