@@ -134,28 +134,6 @@ func writeFile(ctx context.Context, cl *client.Client, path string, wt client.Wr
 	return time.Since(start), nil
 }
 
-// readFull opens path and reads it sequentially into dst (which must have the file's
-// length) with io.ReadFull, and returns how long Open, the reads and Close took.
-func readFull(ctx context.Context, cl *client.Client, path string, dst []byte) (time.Duration, error) {
-	start := time.Now()
-	r, err := cl.Open(ctx, path, client.OpenOptions{})
-	if err != nil {
-		return 0, fmt.Errorf("open %s: %w", path, err)
-	}
-	if r.Size() != int64(len(dst)) {
-		r.Close()
-		return 0, fmt.Errorf("open %s: size %d, want %d", path, r.Size(), len(dst))
-	}
-	if _, err := io.ReadFull(r, dst); err != nil {
-		r.Close()
-		return 0, fmt.Errorf("read %s: %w", path, err)
-	}
-	if err := r.Close(); err != nil {
-		return 0, fmt.Errorf("close %s: %w", path, err)
-	}
-	return time.Since(start), nil
-}
-
 // drain opens path and copies it to a discarding writer with io.CopyBuffer (which hands
 // the copy to the reader's WriteTo, as io.Copy callers get), and returns the byte count
 // and how long it took.
