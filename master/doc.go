@@ -109,6 +109,28 @@
 // file is PERSISTED, one is LOST or deleted, or the call's deadline passes (TIMEOUT; the
 // persists go on).
 //
+// # Lineage jobs
+//
+// JobMaster (jobs.go) records jobs in the journal: SubmitJob checks the spec (a command,
+// at least one output, clean paths listed once), loads the UFS metadata along its paths
+// and journals one SubmitJob entry that records the job PENDING and creates its outputs
+// as INCOMPLETE placeholders bound to it (with missing parents), all or nothing; inputs
+// must exist or be outputs of recorded jobs, outputs must not exist, cycles are refused
+// (lineage.Graph). The job is then launched through Config.Jobs (a JobLauncher: the
+// master never imports the scheduler; nil refuses SubmitJob with FAILED_PRECONDITION)
+// with SLUICE_MASTER (every master's gRPC address, this one first), SLUICE_JOB_ID,
+// SLUICE_INPUTS and SLUICE_OUTPUTS (newline-separated) added to its environment. One
+// leader goroutine owns every run (jobs_run.go): it launches, journals RUNNING with the
+// task ID, and journals the end from the launcher's events: exit 0 with every output
+// complete and not LOST is COMPLETED (with the run time and, the first time, the
+// outputs' lengths and checksums); anything else is FAILED with the reason and the last
+// 4 KiB of the log. KILLED is final. On gaining leadership it reconciles RUNNING jobs
+// with the launcher; jobs it does not know (a restarted `sluice local`) and PENDING ones
+// are FAILED with "master restarted". DeleteLineage refuses running jobs (kill them
+// first); forgetting a job clears the producing job of its outputs, so a file's job ID
+// always names a live record. Every LineageGCInterval the leader forgets the completed
+// jobs whose outputs and descendants' outputs are all PERSISTED (or gone).
+//
 // # Recompute
 //
 // The leader rebuilds LOST files that have lineage by rerunning their jobs through

@@ -35,9 +35,8 @@ func guardAnswer(v *state.View, fileIDs []uint64) *sluicepb.GuardAnswer {
 			ans.GoneFileIds = append(ans.GoneFileIds, id)
 		case in.PersistenceState == state.Persisted:
 			ans.PersistedFileIds = append(ans.PersistedFileIds, id)
-		case in.JobID != 0 && in.Complete:
-			// The lineage issue narrows this to outputs whose lineage record still
-			// protects them; today every job output has its record.
+		case in.Complete && recomputable(v, in):
+			// Its lineage record still protects it (lineage_gc.go).
 			ans.LineageFileIds = append(ans.LineageFileIds, id)
 		}
 	}

@@ -18,7 +18,9 @@ func setsOf(a *sluicepb.GuardAnswer) guardSets {
 }
 
 func TestMaster_GuardAnswer(t *testing.T) {
-	tm, stores := startMaster(t, nil)
+	tm, stores := startMaster(t, func(c *Config) { c.Jobs = newFakeLauncher() })
+	waitFor(t, "job runner", func() bool { return tm.m.jobRunner.Load() != nil })
+	jm := sluicepb.NewJobMasterClient(tm.conn)
 	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
 	e.register()
 	ctx := callCtx(t)
@@ -31,7 +33,8 @@ func TestMaster_GuardAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A complete job output is recomputable; one still being written is not yet.
-	out, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: "/out", JobId: "17", WriteType: sluicepb.WriteType_WRITE_TYPE_MUST_CACHE})
+	outJob, writingJob := mustSubmit(t, jm, nil, []string{"/out"}), mustSubmit(t, jm, nil, []string{"/writing"})
+	out, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: "/out", JobId: outJob.GetJobId(), WriteType: sluicepb.WriteType_WRITE_TYPE_MUST_CACHE})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +47,7 @@ func TestMaster_GuardAnswer(t *testing.T) {
 		Blocks: []*sluicepb.BlockInfo{{BlockId: blk, Length: 6}}}); err != nil {
 		t.Fatal(err)
 	}
-	writing, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: "/writing", JobId: "18", WriteType: sluicepb.WriteType_WRITE_TYPE_MUST_CACHE})
+	writing, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: "/writing", JobId: writingJob.GetJobId(), WriteType: sluicepb.WriteType_WRITE_TYPE_MUST_CACHE})
 	if err != nil {
 		t.Fatal(err)
 	}
