@@ -439,3 +439,45 @@ func TestJobMaster_RestartKeepsLineage(t *testing.T) {
 		t.Errorf("job ID after restart %s, want 5", n.GetJobId())
 	}
 }
+
+func TestJobMaster_ConcurrentSubmits(t *testing.T) {
+	_, fl, jm := jobMaster(t)
+	const n = 16
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			// Half race for one output, the others write their own.
+			out := fmt.Sprintf("/c/own-%d", i)
+			if i%2 == 0 {
+				out = "/c/shared"
+			}
+			j, err := submit(t, jm, nil, []string{out})
+			ids[i], errs[i] = j.GetJobId(), err
+		})
+	}
+	wg.Wait()
+	won, seen := 0, map[string]bool{}
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if seen[ids[i]] {
+				t.Errorf("job ID %s handed out twice", ids[i])
+			}
+			seen[ids[i]] = true
+			if i%2 == 0 {
+				won++
+			}
+		case i%2 == 1:
+			t.Errorf("submit of a free output: %v", err)
+		default:
+			if c, _ := reasonOf(err); c != codes.AlreadyExists {
+				t.Errorf("losing submit: %v", err)
+			}
+		}
+	}
+	if won != 1 || len(fl.launched()) != n/2+1 {
+		t.Errorf("%d submits of the shared output won, %d launches", won, len(fl.launched()))
+	}
+}

@@ -326,3 +326,26 @@ func TestState_RestoreRejectsBadJobs(t *testing.T) {
 func protoClone(r *sluicepb.SnapshotRecord) *sluicepb.SnapshotRecord {
 	return proto.Clone(r).(*sluicepb.SnapshotRecord)
 }
+
+// FuzzReadSnapshotJobs starts from a snapshot holding jobs: whatever ReadSnapshot
+// accepts has a lineage graph that agrees with its jobs and writes out alike.
+func FuzzReadSnapshotJobs(f *testing.F) {
+	fx := newTree(f)
+	lineageOps(fx)
+	f.Add(snapshotBytes(f, fx.s.View()))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := New()
+		if err := s.Restore(bytes.NewReader(b)); err != nil {
+			if !errors.Is(err, ErrCorruptSnapshot) {
+				t.Fatalf("Restore error %v does not wrap ErrCorruptSnapshot", err)
+			}
+			return
+		}
+		g := &fixture{t: t, s: s}
+		g.graphJobs()
+		again := New()
+		if err := again.Restore(bytes.NewReader(snapshotBytes(t, s.View()))); err != nil {
+			t.Fatalf("re-read: %v", err)
+		}
+	})
+}
