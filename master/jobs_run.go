@@ -37,8 +37,17 @@ import (
 //     task, if any, is unknown. Without a launcher every such job is FAILED.
 //   - KILLED is final: a kill racing a launch wins, and the launched task is killed.
 
-// maxLogTail bounds the log tail journaled with a run's end.
-const maxLogTail = 4 << 10
+// maxLogTail bounds the log tail journaled with the end of a run that failed;
+// maxCompletedLogTail that of a run that completed (kept short: every job's record is
+// in every snapshot).
+const (
+	maxLogTail          = 4 << 10
+	maxCompletedLogTail = 1 << 10
+)
+
+// launchTimeout bounds one LaunchJob call, so that a framework scheduler that does not
+// answer cannot hold up every other run.
+const launchTimeout = time.Minute
 
 // jobRunner is the leader's owner of job runs; see above.
 type jobRunner struct {
@@ -174,7 +183,9 @@ func (r *jobRunner) start(ctx context.Context, req launchRequest) (state.Job, er
 		return j, withJob(fmt.Errorf("job %d was killed: %w", j.ID, state.ErrJobEnded), j.ID)
 	}
 	attempt := j.Attempts + 1
-	taskID, err := r.l.LaunchJob(ctx, JobLaunch{
+	lctx, cancel := context.WithTimeout(ctx, launchTimeout)
+	defer cancel()
+	taskID, err := r.l.LaunchJob(lctx, JobLaunch{
 		JobID: j.ID, Attempt: attempt, Name: cmp.Or(j.Name, "job-"+strconv.FormatUint(j.ID, 10)),
 		Command: j.Command, Env: m.jobEnv(j), WorkingDir: j.WorkingDir, CPU: j.CPU, MemMB: j.MemMB,
 		Priority: max(req.priority, j.Priority), Recompute: req.recompute,
@@ -233,6 +244,7 @@ func (r *jobRunner) finish(ctx context.Context, ref taskRef, ev JobEvent) {
 			break
 		}
 		e.State = sluicepb.JournalJobState_JOURNAL_JOB_STATE_COMPLETED
+		e.LogTail = tail(e.LogTail, maxCompletedLogTail)
 		e.RunTimeMs = max(e.TimeMs-j.StartTimeMs, 0)
 		for _, p := range j.Outputs {
 			if in, err := v.Get(p); err == nil {
