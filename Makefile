@@ -1,5 +1,6 @@
 # Sluice build entry points. `make test` is what CI (.ci/run) runs on a clean clone.
 GO ?= go
+SHELL := bash
 
 .PHONY: all build test bench vet proto clean
 

@@ -222,10 +222,13 @@ func (r *FileReader) refresh() error {
 // while they read it; a block evicted from the reader's cache is closed when its last
 // reference goes, so eviction never breaks a concurrent ReadAt.
 type localBlock struct {
-	c      *Client
-	bs     sluicepb.BlockServiceClient
-	addr   string
-	f      *os.File
+	c    *Client
+	bs   sluicepb.BlockServiceClient
+	addr string
+	f    *os.File
+	// m maps the block file when the platform allows it (mapBlock); reads copy from it
+	// instead of calling pread. Nil means pread.
+	m      []byte
 	length int64
 	lockID uint64
 	// refs and evicted are guarded by the owning reader's bmu.
@@ -234,9 +237,11 @@ type localBlock struct {
 }
 
 func (lb *localBlock) close(ctx context.Context) error {
-	var err error
+	err := unmapBlock(lb.m)
 	if lb.f != nil {
-		err = lb.f.Close()
+		if cerr := lb.f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
@@ -297,6 +302,10 @@ func (r *FileReader) acquireLocal(src source, id uint64) (*localBlock, error) {
 		r.c.disableShortCircuit(src.addr, err)
 		return nil, &localFileError{fmt.Errorf("open block file of %d: %w", id, err)}
 	}
+	if lb.m, err = mapBlock(lb.f, lb.length); err != nil {
+		// pread still works; only the faster copy is lost.
+		r.c.log.Debug("short-circuit block not mapped", "block_id", id, "err", err)
+	}
 	var closeNow []*localBlock
 	r.bmu.Lock()
 	if r.local == nil {
@@ -331,7 +340,8 @@ func (r *FileReader) acquireLocal(src source, id uint64) (*localBlock, error) {
 	return lb, nil
 }
 
-// readLocal preads p at off of block id from its file (no copy beyond the kernel's).
+// readLocal reads p at off of block id from its file: a copy out of the block's mapping,
+// or a pread straight into p where the block is not mapped.
 func (r *FileReader) readLocal(src source, id uint64, p []byte, off int64) (int64, error) {
 	lb, err := r.acquireLocal(src, id)
 	if err != nil {
@@ -341,7 +351,12 @@ func (r *FileReader) readLocal(src source, id uint64, p []byte, off int64) (int6
 	if off+int64(len(p)) > lb.length {
 		return 0, fmt.Errorf("block %d is %d bytes, read to %d: %w", id, lb.length, off+int64(len(p)), ErrShortBlock)
 	}
-	n, err := lb.f.ReadAt(p, off)
+	var n int
+	if lb.m != nil {
+		n, err = copyMapped(p, lb.m[off:off+int64(len(p))])
+	} else {
+		n, err = lb.f.ReadAt(p, off)
+	}
 	r.c.stats.readSC.Add(int64(n))
 	if errors.Is(err, io.EOF) {
 		err = fmt.Errorf("block file of %d ended at %d: %w", id, off+int64(n), ErrShortBlock)
