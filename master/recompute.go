@@ -37,8 +37,9 @@ import (
 //     deterministic. The rebuilt bytes are served all the same.
 //   - A failed recovery is remembered per lost file for RecomputeConfig.RetryAfter:
 //     readers waiting for the file fail at once with FILE_LOST naming the job and why
-//     (a dependent names the job whose failure stopped it). A read after RetryAfter
-//     starts a new attempt. Lost files without lineage fail readers at once.
+//     (a dependent names the job whose failure stopped it). Only a read after RetryAfter
+//     starts a new attempt, so a job that keeps failing is not rerun in a loop. Lost
+//     files without lineage fail readers at once.
 
 // RecomputeConfig configures the recompute of lost lineage outputs.
 type RecomputeConfig struct {
@@ -51,7 +52,7 @@ type RecomputeConfig struct {
 	// Positive.
 	ReadWait time.Duration
 	// RetryAfter is how long a failed recovery is reported to readers before a read
-	// starts another attempt. Positive.
+	// starts another attempt (nothing else retries it). Positive.
 	RetryAfter time.Duration
 	// ScanInterval is how often the leader looks for LOST files that no recovery
 	// handles (losses also wake it at once). Positive.
@@ -112,20 +113,23 @@ func (r *recomputer) kick() {
 	}
 }
 
-// failure returns the recorded failure of a lost path, unless it is older than
-// retryAfter (then it is forgotten, so the next scan tries again).
-func (r *recomputer) failure(p string, now time.Time, retryAfter time.Duration) (error, bool) {
+// failure returns the recorded failure of a lost path and when it happened.
+func (r *recomputer) failure(p string) (recomputeFailure, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f, ok := r.failed[p]
-	if !ok {
-		return nil, false
-	}
-	if now.Sub(f.at) >= retryAfter {
+	return f, ok
+}
+
+// retry forgets the failure of a lost path recorded at, if it is still that one, so
+// that the next scan plans the path again.
+func (r *recomputer) retry(p string, at time.Time) {
+	r.mu.Lock()
+	if f, ok := r.failed[p]; ok && f.at.Equal(at) {
 		delete(r.failed, p)
-		return nil, false
 	}
-	return f.err, true
+	r.mu.Unlock()
+	r.kick()
 }
 
 // recomputeLoop plans and runs recoveries while this master leads.
@@ -141,6 +145,7 @@ func (m *Master) recomputeLoop(ctx context.Context) {
 	r.mu.Lock()
 	r.runner = runner
 	r.active = make(map[string]bool)
+	r.failed = make(map[string]recomputeFailure)
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	defer func() {
@@ -178,20 +183,29 @@ func (m *Master) planRecomputes(ctx context.Context, runner *recompute.Runner, w
 	now := time.Now()
 	var lost []string
 	v := m.st.View()
+	stillLost := make(map[string]bool)
 	for in := range v.FilesByPersistence(state.Lost) {
+		stillLost[in.Path] = true
 		if _, recorded := v.Job(in.JobID); !recorded {
 			// No lineage (reported when it was lost; readers fail at once), or bound to a
 			// job ID nothing recorded: only its blocks coming back can make it readable.
 			continue
 		}
 		r.mu.Lock()
-		busy := r.active[in.Path]
+		_, failed := r.failed[in.Path]
+		busy := r.active[in.Path] || failed // a failure is retried when a read asks
 		r.mu.Unlock()
-		if _, failed := r.failure(in.Path, now, m.cfg.Recompute.RetryAfter); busy || failed {
-			continue
+		if !busy {
+			lost = append(lost, in.Path)
 		}
-		lost = append(lost, in.Path)
 	}
+	r.mu.Lock()
+	for p := range r.failed {
+		if !stillLost[p] {
+			delete(r.failed, p) // readable again, deleted, or renamed
+		}
+	}
+	r.mu.Unlock()
 	if len(lost) == 0 || ctx.Err() != nil {
 		return
 	}
@@ -306,8 +320,11 @@ func (m *Master) waitRecompute(ctx context.Context, in state.Inode, ch <-chan st
 	if in.JobID == 0 {
 		return lostError(in, "no checkpoint and no lineage can rebuild it (data lost)")
 	}
-	if err, failed := m.rec.failure(in.Path, time.Now(), m.cfg.Recompute.RetryAfter); failed {
-		return lostError(in, fmt.Sprintf("recompute by job %d failed: %v", in.JobID, err))
+	if f, failed := m.rec.failure(in.Path); failed {
+		if time.Since(f.at) < m.cfg.Recompute.RetryAfter {
+			return lostError(in, fmt.Sprintf("recompute by job %d failed: %v", in.JobID, f.err))
+		}
+		m.rec.retry(in.Path, f.at)
 	}
 	m.rec.kick() // make sure its recompute is scheduled
 	wctx, cancel := answerBefore(ctx)

@@ -309,6 +309,31 @@ func TestRecompute_FailingJob(t *testing.T) {
 	if !strings.Contains(j.GetLogTail(), "boom") {
 		t.Errorf("failed recompute as a job: %v", j)
 	}
+	// Nothing retries the failure by itself; once RetryAfter has passed (moved back
+	// here), a read starts a new recovery, which now succeeds.
+	r := tm.m.rec
+	r.mu.Lock()
+	runner := r.runner
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	tm.m.planRecomputes(t.Context(), runner, &wg) // a scan, run to its end
+	wg.Wait()
+	if got := farm.recomputes(); len(got) != 2 {
+		t.Fatalf("recomputes %v before the retry", got)
+	}
+	y := newFakeExecutor(t, tm, "127.0.0.1:7002")
+	y.register()
+	farm.set(func(f *jobFarm) { f.fail["first"], f.exec["first"], f.exec["second"] = false, y.id, y.id })
+	r.mu.Lock()
+	for p, f := range r.failed {
+		f.at = f.at.Add(-tm.m.cfg.Recompute.RetryAfter)
+		r.failed[p] = f
+	}
+	r.mu.Unlock()
+	readLost(t, tm, "/f/2")
+	if got := farm.recomputes(); !slices.Equal(got, []string{"first", "first", "first", "second"}) {
+		t.Errorf("recomputes %v, want the retry of first, then second", got)
+	}
 }
 
 func TestRecompute_NoLineage(t *testing.T) {
@@ -381,6 +406,7 @@ func TestRecompute_ResumesAfterMasterRestart(t *testing.T) {
 
 	// A new master on the same journal, with a framework scheduler that forgot the run.
 	farm2 := newJobFarm(t)
+	farm2.hold = true // until the executors are back
 	cfg2, trans2 := testConfig(t, dir, "m0", stores)
 	cfg2.Jobs = farm2
 	tm2 := runMaster(t, cfg2, trans2)
@@ -391,6 +417,7 @@ func TestRecompute_ResumesAfterMasterRestart(t *testing.T) {
 	y := newFakeExecutor(t, tm2, "127.0.0.1:7002")
 	y.register()
 	farm2.set(func(f *jobFarm) { f.exec["one"], f.exec["two"] = y.id, y.id })
+	close(farm2.release)
 	readLost(t, tm2, "/r/2")
 	readLost(t, tm2, "/r/1")
 	if got := farm2.recomputes(); !slices.Equal(got, []string{"one", "two"}) {
