@@ -85,13 +85,16 @@ func (e *Executor) checkHost(ctx context.Context) {
 	}
 	e.log.Info("host facts", attrs...)
 	var memQuota int64
+	var memDirs []string
 	for _, t := range e.cfg.Store.Tiers {
 		if t.Alias == blocks.MEM {
 			for _, d := range t.Dirs {
 				memQuota += d.Quota
+				memDirs = append(memDirs, d.Path)
 			}
 		}
 	}
+	e.checkHugePages(memDirs)
 	if vm != nil && uint64(memQuota) > vm.Total {
 		e.log.Warn("MEM tier quota exceeds the host's memory", "quota", memQuota, "mem_total", vm.Total)
 	}

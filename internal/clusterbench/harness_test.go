@@ -81,13 +81,18 @@ func newEnv(tb testing.TB, cfg envConfig) *env {
 	return e
 }
 
-// memRoot returns a fresh directory on tmpfs (/dev/shm) when there is one, else in
-// tb.TempDir(); it is removed when tb ends, after the cluster stopped (cleanups run last
-// registered first, and the cluster registers its own after this one).
+// memRoot returns a fresh directory on tmpfs (/dev/shm, or the tmpfs that
+// SLUICE_BENCH_MEM_ROOT names, e.g. one mounted with huge=always) when there is one, else
+// in tb.TempDir(); it is removed when tb ends, after the cluster stopped (cleanups run
+// last registered first, and the cluster registers its own after this one).
 func memRoot(tb testing.TB) string {
 	tb.Helper()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		d, err := os.MkdirTemp("/dev/shm", "sluice-clusterbench-")
+	parent := "/dev/shm"
+	if p := os.Getenv("SLUICE_BENCH_MEM_ROOT"); p != "" {
+		parent = p
+	}
+	if st, err := os.Stat(parent); err == nil && st.IsDir() {
+		d, err := os.MkdirTemp(parent, "sluice-clusterbench-")
 		if err == nil {
 			tb.Cleanup(func() {
 				if err := os.RemoveAll(d); err != nil {
