@@ -38,3 +38,13 @@ func TestLineageFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalMasterConfig_Tuned(t *testing.T) {
+	lc := &localCluster{opts: localOptions{DataDir: t.TempDir(), HeartbeatTimeout: 3 * time.Second,
+		TuneMaster: func(c *master.Config) { c.Checkpoint.Bandwidth = 42 }}}
+	cfg, transport := lc.masterConfig()
+	defer transport.Close()
+	if cfg.Checkpoint.Bandwidth != 42 || cfg.Recompute != master.DefaultConfig().Recompute {
+		t.Errorf("tuned local master: %+v %+v", cfg.Checkpoint, cfg.Recompute)
+	}
+}

@@ -75,6 +75,9 @@ type localOptions struct {
 	Out, Stderr io.Writer
 	// OnReady, when set, is called once the cluster serves, with the master's address.
 	OnReady func(masterAddr string)
+	// TuneMaster, when set, adjusts the master's configuration last (the checkpoint and
+	// recompute flags).
+	TuneMaster func(*master.Config)
 }
 
 func localCommand() *cli.Command {
@@ -85,7 +88,7 @@ func localCommand() *cli.Command {
 which runs the executors as child processes and relaunches them when they die (with
 empty storage, as a lost node). Everything is kept in --data-dir; starting again finds
 the namespace and the cached blocks. Ctrl-C stops it all.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Value: defaultDataDir, Usage: "keep the journal, the root UFS and the logs in `DIR`"},
 			&cli.IntFlag{Name: "master-port", Value: 19998, Usage: "master gRPC `PORT` on 127.0.0.1 (0: any free port)"},
 			&cli.IntFlag{Name: "web-port", Value: 19999, Usage: "web UI, /metrics and /healthz `PORT` on 127.0.0.1 (0: any free port)"},
@@ -94,7 +97,7 @@ the namespace and the cached blocks. Ctrl-C stops it all.`,
 			&cli.StringFlag{Name: "mem-size", Value: "1GiB", Usage: "MEM tier `SIZE` of each executor"},
 			&cli.DurationFlag{Name: "heartbeat-timeout", Value: 3 * time.Second, Usage: "silence after which an executor is lost"},
 			logLevelFlag("info"),
-		},
+		}, lineageFlags()...),
 		Action: runLocal,
 	}
 }
@@ -109,6 +112,10 @@ func runLocal(c *cli.Context) error {
 	}
 	level, err := parseLogLevel(c.String(logLevelFlagName))
 	if err != nil {
+		return err
+	}
+	tuned := master.DefaultConfig()
+	if err := applyLineageFlags(c, &tuned); err != nil {
 		return err
 	}
 	exe, err := os.Executable()
@@ -127,6 +134,9 @@ func runLocal(c *cli.Context) error {
 		Executable:       exe,
 		Out:              c.App.Writer,
 		Stderr:           c.App.ErrWriter,
+		TuneMaster: func(cfg *master.Config) {
+			cfg.Checkpoint, cfg.Recompute = tuned.Checkpoint, tuned.Recompute
+		},
 	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()
@@ -320,6 +330,9 @@ func (lc *localCluster) masterConfig() (master.Config, *raft.InmemTransport) {
 	cfg.HeartbeatInterval = min(cfg.HeartbeatInterval, o.HeartbeatTimeout/3)
 	cfg.LostCheckInterval = min(cfg.LostCheckInterval, o.HeartbeatTimeout/4)
 	cfg.Logger = lc.log
+	if o.TuneMaster != nil {
+		o.TuneMaster(&cfg)
+	}
 	return cfg, transport
 }
 
