@@ -119,16 +119,17 @@
 // (lineage.Graph). The job is then launched through Config.Jobs (a JobLauncher: the
 // master never imports the scheduler; nil refuses SubmitJob with FAILED_PRECONDITION)
 // with SLUICE_MASTER (every master's gRPC address, this one first), SLUICE_JOB_ID,
-// SLUICE_INPUTS and SLUICE_OUTPUTS (newline-separated) added to its environment. One
-// leader goroutine owns every run (jobs_run.go): it launches, journals RUNNING with the
-// task ID, and journals the end from the launcher's events: exit 0 with every output
-// complete and not LOST is COMPLETED (with the run time and, the first time, the
-// outputs' lengths and checksums); anything else is FAILED with the reason and the last
-// 4 KiB of the log. KILLED is final. On gaining leadership it reconciles RUNNING jobs
-// with the launcher; jobs it does not know (a restarted `sluice local`) and PENDING ones
-// are FAILED with "master restarted". DeleteLineage refuses running jobs (kill them
-// first); forgetting a job clears the producing job of its outputs, so a file's job ID
-// always names a live record. Every LineageGCInterval the leader forgets the completed
+// SLUICE_INPUTS and SLUICE_OUTPUTS (newline-separated) added to its environment; a job
+// reading outputs of other jobs stays PENDING until they completed, and fails if one of
+// them fails. One leader goroutine owns every run (jobs_run.go): it launches, journals
+// RUNNING with the task ID, and journals the end from the launcher's events: exit 0
+// with every output complete and not LOST is COMPLETED (with the run time and, the first
+// time, the outputs' lengths and checksums); anything else is FAILED with the reason and
+// the last 4 KiB of the log. KILLED is final. On gaining leadership it reconciles
+// RUNNING jobs with the launcher: jobs it does not know (a restarted `sluice local`) are
+// FAILED with "master restarted"; PENDING ones wait for their inputs again.
+// DeleteLineage refuses running jobs (kill them first); forgetting a job clears the
+// producing job of its outputs, so a file's job ID always names a live record. Every LineageGCInterval the leader forgets the completed
 // jobs whose outputs and descendants' outputs are all PERSISTED (or gone).
 //
 // # Recompute

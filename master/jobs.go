@@ -119,9 +119,10 @@ func checkJobSpec(spec *sluicepb.JobSpec) (*sluicepb.JournalJobSpec, error) {
 		Env: spec.GetEnv(), WorkingDir: spec.GetWorkingDir()}, nil
 }
 
-// SubmitJob validates the job, journals it with its output placeholders and launches it.
-// The answer carries the job after the launch: RUNNING, or FAILED when the framework
-// scheduler refused it (the record stays, with the reason).
+// SubmitJob validates the job, journals it with its output placeholders and launches it,
+// or has it wait for the jobs producing its inputs (jobs_run.go). The answer carries the
+// job then: RUNNING, PENDING while it waits, or FAILED when the framework scheduler
+// refused it or an input job failed (the record stays, with the reason).
 func (s *jobServer) SubmitJob(ctx context.Context, req *sluicepb.SubmitJobRequest) (*sluicepb.SubmitJobResponse, error) {
 	m := s.m
 	if m.cfg.Jobs == nil {
@@ -169,7 +170,7 @@ func (s *jobServer) SubmitJob(ctx context.Context, req *sluicepb.SubmitJobReques
 		return nil, err
 	}
 	m.log.Info("job submitted", "job_id", id, "name", spec.GetName(), "inputs", spec.GetInputs(), "outputs", spec.GetOutputs())
-	j, err := r.launch(ctx, launchRequest{jobID: id, priority: int(spec.GetPriority())})
+	j, err := r.launch(ctx, launchRequest{jobID: id, priority: int(spec.GetPriority()), whenReady: true})
 	if err != nil && !errors.Is(err, ErrJobRunning) {
 		// The job is recorded; its launch failed or is still under way. Answer the record.
 		m.log.Warn("job launch", "job_id", id, "err", err)

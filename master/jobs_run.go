@@ -25,6 +25,11 @@ import (
 // handled after the task's start was journaled, without locks.
 //
 // Decisions:
+//   - A job whose inputs other recorded jobs produce runs only once every such job has
+//     COMPLETED: until then it stays PENDING (SubmitJob answers so), and it is FAILED
+//     ("input job N failed") as soon as one of them fails or is killed, which fails its
+//     own dependents in turn. Waiting jobs are checked after every run's end and every
+//     second. Recompute runs (recompute.go) order themselves and do not wait.
 //   - A run that exits 0 is COMPLETED only if every output is complete and not LOST;
 //     otherwise (or on a non-zero exit, a launch failure, a lost task) it is FAILED, with
 //     the reason and the tail of its log. The first completion records the outputs'
@@ -33,8 +38,10 @@ import (
 //     reconciles: a RUNNING job whose task the launcher still runs stays RUNNING; one
 //     whose task ended meanwhile gets that end; one whose task the launcher does not
 //     know (it restarted with the master, as in `sluice local`) is FAILED with "master
-//     restarted". A PENDING job (its launch was never confirmed) is FAILED likewise: its
-//     task, if any, is unknown. Without a launcher every such job is FAILED.
+//     restarted". A PENDING job waits for its inputs again and is launched when they are
+//     ready: one whose launch the former leader started but never confirmed may thus run
+//     twice, which deterministic jobs allow (a FrameworkScheduler is idempotent on the
+//     job and attempt). Without a launcher every job not ended is FAILED.
 //   - KILLED is final: a kill racing a launch wins, and the launched task is killed.
 
 // maxLogTail bounds the log tail journaled with the end of a run that failed;
@@ -60,8 +67,11 @@ type jobRunner struct {
 	// nextJobID hands out job IDs for SubmitJob; seeded from the View at leadership.
 	nextJobID atomic.Uint64
 
-	// tasks maps the task IDs of live runs to their job and run; run's goroutine only.
-	tasks map[string]taskRef
+	// tasks maps the task IDs of live runs to their job and run, and waiting the
+	// PENDING jobs waiting for their input jobs to their launch priority; run's
+	// goroutine only.
+	tasks   map[string]taskRef
+	waiting map[uint64]int
 }
 
 type taskRef struct {
@@ -69,11 +79,13 @@ type taskRef struct {
 	attempt int32
 }
 
-// launchRequest asks the runner for a new run of a job.
+// launchRequest asks the runner for a new run of a job. With whenReady (SubmitJob) the
+// job waits, PENDING, for the jobs producing its inputs to complete.
 type launchRequest struct {
 	jobID     uint64
 	priority  int
 	recompute bool
+	whenReady bool
 	reply     chan launchReply
 }
 
@@ -84,7 +96,8 @@ type launchReply struct {
 
 func newJobRunner(m *Master) *jobRunner {
 	r := &jobRunner{m: m, l: m.cfg.Jobs, log: m.log,
-		reqs: make(chan launchRequest), done: make(chan struct{}), tasks: make(map[string]taskRef)}
+		reqs: make(chan launchRequest), done: make(chan struct{}), tasks: make(map[string]taskRef),
+		waiting: make(map[uint64]int)}
 	r.nextJobID.Store(max(m.st.View().NextJobID(), state.FirstJobID))
 	return r
 }
@@ -108,10 +121,15 @@ func (m *Master) runJobs(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	r.startReady(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			r.startReady(ctx)
 		case req := <-r.reqs:
 			j, err := r.start(ctx, req)
 			req.reply <- launchReply{job: j, err: err}
@@ -124,6 +142,7 @@ func (m *Master) runJobs(ctx context.Context) {
 				continue
 			}
 			r.handle(ctx, ev)
+			r.startReady(ctx)
 		case <-retry.C:
 			if events = r.subscribe(ctx); events != nil {
 				r.reconcile(ctx)
@@ -181,6 +200,16 @@ func (r *jobRunner) start(ctx context.Context, req launchRequest) (state.Job, er
 		return j, withJob(fmt.Errorf("job %d: run %d: %w", j.ID, j.Attempts, ErrJobRunning), j.ID)
 	case j.State == lineage.StateKilled:
 		return j, withJob(fmt.Errorf("job %d was killed: %w", j.ID, state.ErrJobEnded), j.ID)
+	case req.whenReady && j.State == lineage.StatePending:
+		switch ready, why := r.inputsReady(j); {
+		case why != "":
+			r.journalEnd(ctx, j.ID, j.Attempts, failedEntry(why))
+			nj, _ := m.st.View().Job(j.ID)
+			return nj, nil
+		case !ready:
+			r.waiting[j.ID] = max(req.priority, j.Priority)
+			return j, nil
+		}
 	}
 	attempt := j.Attempts + 1
 	lctx, cancel := context.WithTimeout(ctx, launchTimeout)
@@ -211,6 +240,56 @@ func (r *jobRunner) start(ctx context.Context, req launchRequest) (state.Job, er
 	r.tasks[taskID] = taskRef{jobID: j.ID, attempt: attempt}
 	r.log.Info("job started", "job_id", j.ID, "attempt", attempt, "task_id", taskID, "recompute", req.recompute)
 	return res.Job, nil
+}
+
+// inputsReady reports whether every job producing an input of j has completed, or why
+// j cannot run (one of them failed or was killed).
+func (r *jobRunner) inputsReady(j state.Job) (ready bool, why string) {
+	ready = true
+	r.m.st.Lineage(func(v *state.View, g *lineage.Graph) {
+		for _, pid := range g.Parents(j.ID) {
+			p, _ := v.Job(pid)
+			switch p.State {
+			case lineage.StateCompleted:
+			case lineage.StateFailed, lineage.StateKilled:
+				ready, why = false, fmt.Sprintf("input job %d %s", pid, p.State)
+				return
+			default:
+				ready = false
+			}
+		}
+	})
+	return ready, why
+}
+
+// startReady launches the waiting jobs whose input jobs have completed and fails those
+// whose input jobs failed, until a pass changes nothing (a failure fails a chain).
+func (r *jobRunner) startReady(ctx context.Context) {
+	for changed := true; changed && ctx.Err() == nil; {
+		changed = false
+		ids := slices.Sorted(maps.Keys(r.waiting))
+		for _, id := range ids {
+			prio := r.waiting[id]
+			j, ok := r.m.st.View().Job(id)
+			if !ok || j.State != lineage.StatePending {
+				delete(r.waiting, id)
+				continue
+			}
+			ready, why := r.inputsReady(j)
+			switch {
+			case why != "":
+				delete(r.waiting, id)
+				r.journalEnd(ctx, id, j.Attempts, failedEntry(why))
+				changed = true
+			case ready:
+				delete(r.waiting, id)
+				if _, err := r.start(ctx, launchRequest{jobID: id, priority: prio}); err != nil {
+					r.log.Warn("job launch", "job_id", id, "err", err)
+				}
+				changed = true
+			}
+		}
+	}
 }
 
 // handle journals the end of a run; run's goroutine only.
@@ -312,7 +391,9 @@ func (r *jobRunner) reconcile(ctx context.Context) {
 			return
 		}
 		switch {
-		case j.State == lineage.StatePending || (j.State == lineage.StateRunning && j.TaskID == ""):
+		case j.State == lineage.StatePending:
+			r.waiting[j.ID] = j.Priority
+		case j.State == lineage.StateRunning && j.TaskID == "":
 			r.journalEnd(ctx, j.ID, j.Attempts, failedEntry("master restarted before the launch was confirmed"))
 		case j.State == lineage.StateRunning:
 			if _, ok := r.tasks[j.TaskID]; ok {

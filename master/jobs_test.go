@@ -317,14 +317,15 @@ func TestJobMaster_Runs(t *testing.T) {
 
 func TestJobMaster_LineageAndCheckpointStatus(t *testing.T) {
 	tm, fl, jm := jobMaster(t)
-	a := mustSubmit(t, jm, nil, []string{"/p/a"})
-	b := mustSubmit(t, jm, []string{"/p/a"}, []string{"/p/b"})
-	c := mustSubmit(t, jm, []string{"/p/b"}, []string{"/q/c"})
-	for _, j := range []*sluicepb.JobInfo{a, b, c} {
-		writeOutput(t, tm, j.GetJobId(), j.GetSpec().GetOutputs()[0])
+	run := func(inputs, outputs []string) *sluicepb.JobInfo {
+		j := mustSubmit(t, jm, inputs, outputs)
+		writeOutput(t, tm, j.GetJobId(), outputs[0])
 		fl.emit(JobEvent{TaskID: j.GetTaskId(), State: TaskFinished})
-		waitJob(t, jm, j.GetJobId(), sluicepb.JobState_JOB_STATE_COMPLETED)
+		return waitJob(t, jm, j.GetJobId(), sluicepb.JobState_JOB_STATE_COMPLETED)
 	}
+	a := run(nil, []string{"/p/a"})
+	b := run([]string{"/p/a"}, []string{"/p/b"})
+	c := run([]string{"/p/b"}, []string{"/q/c"})
 	lin, err := jm.GetLineage(callCtx(t), &sluicepb.GetLineageRequest{Path: "/p/b"})
 	if err != nil || lin.GetJob().GetJobId() != b.GetJobId() || len(lin.GetAncestors()) != 1 || len(lin.GetDescendants()) != 1 ||
 		lin.GetAncestors()[0].GetJobId() != a.GetJobId() || lin.GetDescendants()[0].GetJobId() != c.GetJobId() {
@@ -479,5 +480,45 @@ func TestJobMaster_ConcurrentSubmits(t *testing.T) {
 	}
 	if won != 1 || len(fl.launched()) != n/2+1 {
 		t.Errorf("%d submits of the shared output won, %d launches", won, len(fl.launched()))
+	}
+}
+
+func TestJobMaster_WaitsForInputJobs(t *testing.T) {
+	tm, fl, jm := jobMaster(t)
+	a := mustSubmit(t, jm, nil, []string{"/w/a"})
+	b := mustSubmit(t, jm, []string{"/w/a"}, []string{"/w/b"})
+	if b.GetState() != sluicepb.JobState_JOB_STATE_PENDING || len(fl.launched()) != 1 {
+		t.Fatalf("job reading a running job's output: %v, %d launches", b, len(fl.launched()))
+	}
+	c := mustSubmit(t, jm, []string{"/w/b"}, []string{"/w/c"})
+	d := mustSubmit(t, jm, []string{"/w"}, []string{"/x/d"}) // a directory holding a, b and c
+	writeOutput(t, tm, a.GetJobId(), "/w/a")
+	fl.emit(JobEvent{TaskID: a.GetTaskId(), State: TaskFinished})
+	b = waitJob(t, jm, b.GetJobId(), sluicepb.JobState_JOB_STATE_RUNNING)
+	if l := fl.launched(); len(l) != 2 || l[1].JobID != 2 {
+		t.Fatalf("launches after job a completed: %+v", l)
+	}
+	// b fails: c, which reads it, and d, which reads the directory, fail without running.
+	fl.emit(JobEvent{TaskID: b.GetTaskId(), State: TaskFailed, ExitCode: 1})
+	for _, j := range []*sluicepb.JobInfo{c, d} {
+		f := waitJob(t, jm, j.GetJobId(), sluicepb.JobState_JOB_STATE_FAILED)
+		if !strings.Contains(f.GetMessage(), "input job") || f.GetTaskId() != "" {
+			t.Errorf("job %s: %v", j.GetJobId(), f)
+		}
+	}
+	if n := len(fl.launched()); n != 2 {
+		t.Errorf("%d launches, want 2", n)
+	}
+	// A waiting job can be killed.
+	e := mustSubmit(t, jm, nil, []string{"/w/e"})
+	f := mustSubmit(t, jm, []string{"/w/e"}, []string{"/w/f"})
+	if resp, err := jm.KillJob(callCtx(t), &sluicepb.KillJobRequest{JobId: f.GetJobId()}); err != nil || resp.GetJob().GetState() != sluicepb.JobState_JOB_STATE_KILLED {
+		t.Fatalf("KillJob(waiting) = %v, %v", resp, err)
+	}
+	writeOutput(t, tm, e.GetJobId(), "/w/e")
+	fl.emit(JobEvent{TaskID: e.GetTaskId(), State: TaskFinished})
+	waitJob(t, jm, e.GetJobId(), sluicepb.JobState_JOB_STATE_COMPLETED)
+	if n := len(fl.launched()); n != 3 {
+		t.Errorf("a killed waiting job was launched: %d launches", n)
 	}
 }
