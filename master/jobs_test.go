@@ -404,6 +404,7 @@ func TestJobMaster_RestartKeepsLineage(t *testing.T) {
 	waitJob(t, jm, done.GetJobId(), sluicepb.JobState_JOB_STATE_COMPLETED)
 	running := mustSubmit(t, jm, []string{"/r/done"}, []string{"/r/running"})
 	alive := mustSubmit(t, jm, nil, []string{"/r/alive"})
+	waiter := mustSubmit(t, jm, []string{"/r/running"}, []string{"/r/waiter"})
 	if err := tm.m.j.Snapshot(callCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -426,6 +427,10 @@ func TestJobMaster_RestartKeepsLineage(t *testing.T) {
 			t.Errorf("job %s: %q", j.GetJobId(), f.GetMessage())
 		}
 	}
+	// The job waiting for "running" waits again after the restart, and fails with it.
+	if w := waitJob(t, jm2, waiter.GetJobId(), sluicepb.JobState_JOB_STATE_FAILED); !strings.Contains(w.GetMessage(), "input job "+running.GetJobId()) {
+		t.Errorf("waiting job after restart: %v", w)
+	}
 	waitJob(t, jm2, alive.GetJobId(), sluicepb.JobState_JOB_STATE_RUNNING)
 	writeOutput(t, tm2, alive.GetJobId(), "/r/alive")
 	fl2.emit(JobEvent{TaskID: alive.GetTaskId(), State: TaskFinished})
@@ -436,8 +441,8 @@ func TestJobMaster_RestartKeepsLineage(t *testing.T) {
 	}
 	// New jobs get new IDs.
 	n := mustSubmit(t, jm2, nil, []string{"/r/new"})
-	if n.GetJobId() != "5" {
-		t.Errorf("job ID after restart %s, want 5", n.GetJobId())
+	if n.GetJobId() != "6" {
+		t.Errorf("job ID after restart %s, want 6", n.GetJobId())
 	}
 }
 
