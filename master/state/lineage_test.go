@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -348,4 +349,20 @@ func FuzzReadSnapshotJobs(f *testing.F) {
 			t.Fatalf("re-read: %v", err)
 		}
 	})
+}
+
+// BenchmarkState_SubmitJob applies SubmitJob entries of a growing chain (each job reads
+// the previous one's output) plus their two run entries: the journal replay cost per job.
+func BenchmarkState_SubmitJob(b *testing.B) {
+	f := newFixture(b)
+	prev := []string(nil)
+	b.ReportAllocs()
+	for i := range b.N {
+		id := uint64(i + 1)
+		out := fmt.Sprintf("/chain/%d/out", id)
+		f.must(EntrySubmitJob, f.submitEntry(id, prev, []string{out}))
+		f.must(EntryJobStateChanged, f.stateEntry(id, lineage.StateRunning, 1))
+		f.must(EntryJobStateChanged, f.stateEntry(id, lineage.StateCompleted, 1))
+		prev = []string{out}
+	}
 }
