@@ -122,7 +122,9 @@ func (m *Master) checkRecovered(ctx context.Context, added []uint64) {
 	v := m.st.View()
 	for _, fid := range files {
 		in, err := v.GetByID(fid)
-		if err != nil || in.PersistenceState != state.Lost || m.uncovered(in) {
+		if err != nil || in.PersistenceState != state.Lost || !in.Complete || m.uncovered(in) {
+			// An incomplete LOST file is an output reset for its recompute: completing
+			// it makes it readable (recompute.go).
 			continue
 		}
 		if _, err := m.apply(ctx, state.EntrySetPersistenceState, &sluicepb.SetPersistenceStateEntry{

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/master/mastertest"
+	"github.com/sluicedata/sluice/master/state"
 )
 
 // jobFarm is a JobLauncher whose jobs really run: each launch writes the job's outputs
@@ -108,7 +109,7 @@ func (f *jobFarm) run(taskID string, l JobLaunch) {
 		if nondet {
 			data = append(data, " (different this time)"...)
 		}
-		if err := writeJobOutput(ctx, tm, execID, l.JobID, p, data); err != nil {
+		if err := writeJobOutput(ctx, tm, execID, l.JobID, p, data, l.Recompute); err != nil {
 			f.emit(JobEvent{TaskID: taskID, State: TaskFailed, ExitCode: 1, Message: err.Error()})
 			return
 		}
@@ -117,8 +118,8 @@ func (f *jobFarm) run(taskID string, l JobLaunch) {
 }
 
 // writeJobOutput claims output p of job jobID, commits its one block on executor
-// execID and completes it.
-func writeJobOutput(ctx context.Context, tm *testMaster, execID, jobID uint64, p string, data []byte) error {
+// execID and completes it. A rebuild checks that the output stays LOST until then.
+func writeJobOutput(ctx context.Context, tm *testMaster, execID, jobID uint64, p string, data []byte, rebuild bool) error {
 	cr, err := tm.fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: p, JobId: strconv.FormatUint(jobID, 10)})
 	if err != nil {
 		return err
@@ -128,6 +129,15 @@ func writeJobOutput(ctx context.Context, tm *testMaster, execID, jobID uint64, p
 	if _, err := tm.ex.CommitBlock(ctx, &sluicepb.CommitBlockRequest{ExecutorId: execID, BlockId: id,
 		Length: int64(len(data)), Tier: "MEM", Crc32C: crc}); err != nil {
 		return err
+	}
+	// Executors list their new blocks in their next heartbeat too, before the job
+	// completes the file.
+	if _, err := tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: execID,
+		AddedBlocks: []*sluicepb.StoredBlock{{BlockId: id, Length: int64(len(data)), Tier: "MEM", Crc32C: crc}}}); err != nil {
+		return err
+	}
+	if in, err := tm.m.st.View().Get(p); err == nil && rebuild && in.PersistenceState != state.Lost {
+		return fmt.Errorf("%s is %v before its rebuild completes", p, in.PersistenceState)
 	}
 	_, err = tm.fs.CompleteFile(ctx, &sluicepb.CompleteFileRequest{Path: p, FileId: cr.GetFile().GetFileId(),
 		Length: int64(len(data)), Blocks: []*sluicepb.BlockInfo{{BlockId: id, Length: int64(len(data)), Crc32C: &crc}}})
