@@ -27,8 +27,10 @@
 #   --keep         keep the temporary folder (binaries, logs, data) and print its name
 # Environment:
 #   SLUICE_MASTER        the cluster to use without --start
-#   SLUICE_LOCAL_FLAGS   extra flags for `sluice local` with --start (e.g. ones that slow
-#                        checkpointing down, so that the kill surely comes first)
+#   SLUICE_LOCAL_FLAGS   extra flags for `sluice local` with --start; by default
+#                        "--checkpoint-bandwidth 1" (one byte a second) holds checkpoints
+#                        back so that the kill surely comes before them; set it empty to
+#                        watch checkpoints race the kill at full speed
 #   SLUICE_BIN           a sluice binary to use instead of building one (tests pass theirs)
 #   TIMEOUT              seconds to wait for a job or a read (default 300)
 #
@@ -68,6 +70,11 @@ cleanup() {
 	if [ "$keep" = 1 ]; then
 		echo "kept $work"
 	else
+		# The MEM tiers of our `sluice local` live in /dev/shm, named in its banner.
+		if [ -n "$local_pid" ] && [ -f "$work/local.out" ]; then
+			awk '$1 ~ /^executor-/ { for (i = 1; i < NF; i++) if ($i == "MEM") print $(i + 1) }' "$work/local.out" |
+				while read -r mem; do rm -rf "$(dirname "$mem")"; done
+		fi
 		rm -rf "$work"
 	fi
 	exit "$status"
@@ -91,7 +98,7 @@ if [ "$start" = 1 ]; then
 	step "2. start sluice local in $work/data (free ports)"
 	# shellcheck disable=SC2086 # SLUICE_LOCAL_FLAGS holds several flags.
 	"$bin/sluice" local --data-dir "$work/data" --master-port 0 --web-port 0 --executor-port 0 \
-		${SLUICE_LOCAL_FLAGS:-} >"$work/local.out" 2>"$work/local.err" &
+		${SLUICE_LOCAL_FLAGS---checkpoint-bandwidth 1} >"$work/local.out" 2>"$work/local.err" &
 	local_pid=$!
 	addr=""
 	for _ in $(seq 1 200); do
