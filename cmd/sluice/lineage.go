@@ -125,11 +125,14 @@ func runLineageShow(s *shell, args []string) error {
 		s.fail(what, err)
 		return nil
 	}
+	out := view.Text()
 	if s.c.Bool("dot") {
-		s.printf("%s", view.Dot())
-	} else {
-		s.printf("%s", view.Text())
+		out = view.Dot()
 	}
+	if !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	s.printf("%s", out)
 	return nil
 }
 

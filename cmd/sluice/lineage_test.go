@@ -45,7 +45,7 @@ func TestLineageShow(t *testing.T) {
 			"descendants:\n└── job 3 \"top\" [running] reads /p/counts",
 		}},
 		{"relative path", []string{"p/text"}, []string{`produced by job 1 "gen"`, `job 2 "wc"`, `job 3 "top"`}},
-		{"dot", []string{"--dot", "/p/counts"}, []string{"digraph", `"/p/text"`, "->"}},
+		{"dot", []string{"--dot", "/p/counts"}, []string{"digraph", `"/p/text"`, "->", "}\n"}},
 		{"by job", []string{"--job", wc}, []string{`job 2 "wc"`, `job 1 "gen"`, `job 3 "top"`}},
 		{"depth", []string{"--depth", "1", "/p/top"}, []string{`job 2 "wc"`}},
 	}
