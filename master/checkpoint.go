@@ -150,17 +150,16 @@ type checkpointStats struct {
 
 // checkpointable reports whether the persist loop checkpoints a file without being
 // asked: TO_BE_PERSISTED files (ASYNC_THROUGH writes, `fs persist`), and complete,
-// un-persisted outputs of recorded lineage jobs. Plain MUST_CACHE files are not.
-func checkpointable(in state.Inode, producer func(string) uint64) bool {
+// un-persisted outputs of the recorded lineage job producer. Plain MUST_CACHE files are
+// not.
+func checkpointable(in state.Inode, producer uint64) bool {
 	switch {
 	case in.Directory || !in.Complete:
 		return false
 	case in.PersistenceState == state.ToBePersisted:
 		return true
-	case in.PersistenceState == state.NotPersisted && in.JobID != 0:
-		return producer(in.Path) == in.JobID
 	}
-	return false
+	return in.PersistenceState == state.NotPersisted && in.JobID != 0 && in.JobID == producer
 }
 
 // checkpointThroughput returns the bytes per second checkpointed over

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/master/mastertest"
+	"github.com/sluicedata/sluice/master/state"
 )
 
 func TestTokenBucket(t *testing.T) {
@@ -285,5 +286,31 @@ func TestCheckpoint_Bandwidth(t *testing.T) {
 		noPersistTask(t, tm, x)
 		now = now.Add(time.Second)
 		setClock(now)
+	}
+}
+
+func TestCheckpointable(t *testing.T) {
+	file := func(complete bool, ps state.PersistenceState, job uint64) state.Inode {
+		return state.Inode{ID: 9, Path: "/f", Complete: complete, PersistenceState: ps, JobID: job}
+	}
+	tests := []struct {
+		name     string
+		in       state.Inode
+		producer uint64
+		want     bool
+	}{
+		{"ASYNC_THROUGH file", file(true, state.ToBePersisted, 0), 0, true},
+		{"plain MUST_CACHE file", file(true, state.NotPersisted, 0), 0, false},
+		{"lineage output", file(true, state.NotPersisted, 4), 4, true},
+		{"output of another job", file(true, state.NotPersisted, 4), 5, false},
+		{"output being written", file(false, state.NotPersisted, 4), 4, false},
+		{"persisted output", file(true, state.Persisted, 4), 4, false},
+		{"lost output", file(true, state.Lost, 4), 4, false},
+		{"directory", state.Inode{Directory: true, PersistenceState: state.ToBePersisted}, 0, false},
+	}
+	for _, tc := range tests {
+		if got := checkpointable(tc.in, tc.producer); got != tc.want {
+			t.Errorf("%s: checkpointable = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

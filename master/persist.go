@@ -33,14 +33,13 @@ type persister struct {
 	thru       throughput
 	// accesses counts reads of files since this master leads (Edge hotness).
 	accesses map[uint64]int64
-	// stats describe what waited for a checkpoint at the last round.
+	// waiting describes what waited for a checkpoint at the last round.
 	waiting checkpointStats
 }
 
 // persistItem is one file undergoing its checkpoint or waiting to retry it.
 type persistItem struct {
 	fileID    uint64
-	enqueued  time.Time
 	failures  int
 	notBefore time.Time
 	// In flight: the executor, attempt, deadline and UFS names of the current task.
@@ -89,7 +88,7 @@ func (q *persister) add(id uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, ok := q.items[id]; !ok {
-		q.items[id] = &persistItem{fileID: id, enqueued: q.now()}
+		q.items[id] = &persistItem{fileID: id}
 	}
 	q.kick()
 }
@@ -265,7 +264,7 @@ func (m *Master) dispatchPersists() {
 		}
 		it := q.items[c.ID]
 		if it == nil {
-			it = &persistItem{fileID: c.ID, enqueued: now}
+			it = &persistItem{fileID: c.ID}
 			q.items[c.ID] = it
 		}
 		pf, execID, ok := m.persistTask(v, in, q.nextAttempt+1)
@@ -292,7 +291,7 @@ func (m *Master) dispatchPersists() {
 // checkpointFacts gathers, with q.mu held, the planner's facts about every file that may
 // be checkpointed (see checkpointable): in flight, ready, or (left out of the facts but
 // counted as waiting) in backoff after a failure. It drops the queue items of files that
-// need no checkpoint any more and records the waiting totals in q.stats.
+// need no checkpoint any more and records the waiting totals in q.waiting.
 func (m *Master) checkpointFacts(v *state.View, now time.Time) []lineage.FileFacts {
 	q := m.persist
 	var facts []lineage.FileFacts
@@ -328,7 +327,7 @@ func (m *Master) checkpointFacts(v *state.View, now time.Time) []lineage.FileFac
 	for j := range v.Jobs() {
 		for _, p := range j.Outputs {
 			in, err := v.Get(p)
-			if err == nil && checkpointable(in, func(string) uint64 { return j.ID }) {
+			if err == nil && checkpointable(in, j.ID) {
 				consider(in)
 			}
 		}
