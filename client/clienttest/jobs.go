@@ -44,6 +44,18 @@ func (c *Cluster) jobByID(id string) (*job, error) {
 	return nil, jobNotFound(id)
 }
 
+// withJob runs f on job id under the cluster's lock; an unknown job fails with NOT_FOUND.
+func withJob[T any](c *Cluster, id string, f func(j *job) (T, error)) (T, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j, err := c.jobByID(id)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return f(j)
+}
+
 func jobNotFound(id string) error {
 	return fail(sluicepb.ErrorReason_ERROR_REASON_NOT_FOUND, "", "job %q not found", id)
 }
@@ -199,14 +211,9 @@ func (s *jobServer) SubmitJob(_ context.Context, req *sluicepb.SubmitJobRequest)
 }
 
 func (s *jobServer) GetJob(_ context.Context, req *sluicepb.GetJobRequest) (*sluicepb.GetJobResponse, error) {
-	c := s.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	j, err := c.jobByID(req.GetJobId())
-	if err != nil {
-		return nil, err
-	}
-	return &sluicepb.GetJobResponse{Job: c.jobView(j)}, nil
+	return withJob(s.c, req.GetJobId(), func(j *job) (*sluicepb.GetJobResponse, error) {
+		return &sluicepb.GetJobResponse{Job: s.c.jobView(j)}, nil
+	})
 }
 
 func (s *jobServer) ListJobs(_ context.Context, req *sluicepb.ListJobsRequest) (*sluicepb.ListJobsResponse, error) {
@@ -228,33 +235,28 @@ func (s *jobServer) ListJobs(_ context.Context, req *sluicepb.ListJobsRequest) (
 }
 
 func (s *jobServer) KillJob(_ context.Context, req *sluicepb.KillJobRequest) (*sluicepb.KillJobResponse, error) {
-	c := s.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	j, err := c.jobByID(req.GetJobId())
-	if err != nil {
-		return nil, err
-	}
-	switch j.info.GetState() {
-	case sluicepb.JobState_JOB_STATE_PENDING, sluicepb.JobState_JOB_STATE_RUNNING:
-		j.info.State = sluicepb.JobState_JOB_STATE_KILLED
-		j.info.EndTimeMs = nowMs()
-		j.info.ExitCode = -1
-		j.info.Message = "killed on request"
-	}
-	return &sluicepb.KillJobResponse{Job: c.jobView(j)}, nil
+	return withJob(s.c, req.GetJobId(), func(j *job) (*sluicepb.KillJobResponse, error) {
+		switch j.info.GetState() {
+		case sluicepb.JobState_JOB_STATE_PENDING, sluicepb.JobState_JOB_STATE_RUNNING:
+			j.info.State = sluicepb.JobState_JOB_STATE_KILLED
+			j.info.EndTimeMs = nowMs()
+			j.info.ExitCode = -1
+			j.info.Message = "killed on request"
+		}
+		return &sluicepb.KillJobResponse{Job: s.c.jobView(j)}, nil
+	})
 }
 
 func (s *jobServer) DeleteLineage(_ context.Context, req *sluicepb.DeleteLineageRequest) (*sluicepb.DeleteLineageResponse, error) {
-	c := s.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	j, err := c.jobByID(req.GetJobId())
-	if err != nil {
-		return nil, err
-	}
+	return withJob(s.c, req.GetJobId(), func(j *job) (*sluicepb.DeleteLineageResponse, error) {
+		return s.c.deleteLineage(j, req.GetCascade())
+	})
+}
+
+// deleteLineage forgets j and, with cascade, its descendants.
+func (c *Cluster) deleteLineage(j *job, cascade bool) (*sluicepb.DeleteLineageResponse, error) {
 	desc := c.relatives(j, 0, false)
-	if len(desc) > 0 && !req.GetCascade() {
+	if len(desc) > 0 && !cascade {
 		return nil, fail(sluicepb.ErrorReason_ERROR_REASON_LINEAGE_HAS_DEPENDENTS, "",
 			"job %s has dependent jobs %s", j.info.GetJobId(), strings.Join(jobIDs(desc), ", "))
 	}
@@ -409,12 +411,15 @@ func (c *Cluster) exposure() []*sluicepb.RecomputeExposure {
 // recorded), otherwise FAILED with a message and logTail. It reports whether the job
 // exists.
 func (c *Cluster) FinishJob(id string, exitCode int, logTail string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	j, err := c.jobByID(id)
-	if err != nil {
-		return false
-	}
+	_, err := withJob(c, id, func(j *job) (struct{}, error) {
+		c.finishJob(j, exitCode, logTail)
+		return struct{}{}, nil
+	})
+	return err == nil
+}
+
+// finishJob ends j's run; see FinishJob.
+func (c *Cluster) finishJob(j *job, exitCode int, logTail string) {
 	info := j.info
 	info.EndTimeMs = max(nowMs(), info.GetStartTimeMs())
 	info.ExitCode = int32(exitCode)
@@ -438,18 +443,14 @@ func (c *Cluster) FinishJob(id string, exitCode int, logTail string) bool {
 		info.Message = ""
 		info.RunTimeMs = info.EndTimeMs - info.StartTimeMs
 	}
-	return true
 }
 
 // UpdateJob applies f to job id's record under the cluster's lock (to set times, attempts,
 // a log path or a recompute, as the real master would) and reports whether the job exists.
 func (c *Cluster) UpdateJob(id string, f func(*sluicepb.JobInfo)) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	j, err := c.jobByID(id)
-	if err != nil {
-		return false
-	}
-	f(j.info)
-	return true
+	_, err := withJob(c, id, func(j *job) (struct{}, error) {
+		f(j.info)
+		return struct{}{}, nil
+	})
+	return err == nil
 }
