@@ -140,6 +140,12 @@ sluice fs cat "$result" | tee "$work/top.before" | sed 's/^/   /'
 
 step "5. SIGKILL the executor holding $result before it is checkpointed"
 sluice checkpoint status "$prefix" | sed 's/^/   /'
+for id in "$gen" "$wcj" "$tn"; do
+	echo "   job $id ran $(sluice job status "$id" | awk '$1 == "Run" && $2 == "time:" { print $3; exit }')"
+done
+# A file checkpointed already (PERSISTED) survives the kill: it is read from the UFS and
+# its job does not rerun.
+sluice fs stat -f '   %N: %p' "$text" "$counts" "$result"
 persisted_before="$(sluice fs stat -f %p "$result")"
 addrs="$(sluice fs location "$result" | awk '$1 == "executor" { print $3 }' | sort -u)"
 [ -n "$addrs" ] || die "$result has no cached copy (already checkpointed and freed?)"
@@ -149,9 +155,17 @@ for a in $addrs; do
 	'' | - | 0) die "no process ID for executor $a: it is not on this host" ;;
 	esac
 	for f in "$text" "$counts" "$result"; do
-		if sluice fs location "$f" | awk -v a="$a" '$1 == "executor" && $3 == a { found = 1 } END { exit !found }'; then
-			echo "   executor $a holds $f"
-		fi
+		# Count the file's blocks and those with a copy on executor a, and whether each
+		# of those has another copy elsewhere.
+		sluice fs location "$f" | awk -v a="$a" -v f="$f" '
+			function done_block() { if (here) { k++; if (others) spared++ } }
+			$1 == "block" { done_block(); n++; here = 0; others = 0 }
+			$1 == "executor" { if ($3 == a) here = 1; else others = 1 }
+			END {
+				done_block()
+				if (k > 0) printf "   executor %s holds %d of the %d blocks of %s%s\n", a, k, n, f,
+					(spared < k ? "" : " (all with other copies)")
+			}'
 	done
 	echo "   kill -9 $pid (executor $a)"
 	kill -9 "$pid"
@@ -162,13 +176,16 @@ fi
 
 step "6. read $result again: the master recomputes what was lost"
 deadline=$((SECONDS + timeout))
+read_start=$(date +%s%N)
 until sluice fs cat "$result" >"$work/top.after" 2>"$work/read.err"; do
 	# A read of a LOST file waits for its recompute; retry while the loss is being noticed.
 	[ $SECONDS -lt $deadline ] || { cat "$work/read.err" >&2; die "could not read $result again"; }
 	sleep 0.5
 done
+read_ms=$((($(date +%s%N) - read_start) / 1000000))
 if cmp "$work/top.before" "$work/top.after"; then
 	echo "   identical: $(wc -c <"$work/top.after") bytes, cmp finds no difference"
+	echo "   read back in ${read_ms} ms, waiting for the recompute included"
 else
 	die "the output read after the loss differs from the original"
 fi
