@@ -145,8 +145,10 @@
 // /healthz answers 200 ("ok leader" or "ok follower" and the leader's gRPC address)
 // while the servers run, 503 otherwise. /metrics serves Config.Registry (or the master's
 // own registry) with sluice_master_* metrics: namespace counts, cached blocks, live and
-// lost executors, lost files, persist queue length and lag, Raft state and applied
-// index, RPC counts and latencies by method and code. The web UI (html/template, no
+// lost executors, lost files, persist queue length and lag, checkpoint files and bytes
+// waiting, lag and throughput, recompute runs, failures, running jobs and
+// non-deterministic outputs, Raft state and applied index, RPC counts and latencies by
+// method and code. The web UI (html/template, no
 // JavaScript) shows an overview, the executors with tiers, PIDs and task IDs, a file
 // browser with persistence states (it reads the namespace only, never the UFS) and the
 // lost files.
