@@ -434,3 +434,18 @@ func TestRecompute_ResumesAfterMasterRestart(t *testing.T) {
 		t.Fatalf("after restart reran %v, want one then two", got)
 	}
 }
+
+func TestRecompute_ReadWaitBound(t *testing.T) {
+	tm, farm, jm, _ := farmMaster(t, func(c *Config) { c.Recompute.ReadWait = 100 * time.Millisecond })
+	x := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	x.register()
+	id := farmJob(t, farm, jm, "slow", x.id, []string{"/in"}, []string{"/w/out"})
+	farm.set(func(f *jobFarm) { f.hold = true }) // the recompute never ends
+	lose(t, tm, x)
+	// The caller would wait 20 s; the master's bound answers first, naming the job.
+	_, err := tm.fs.GetBlockLocations(callCtx(t), &sluicepb.GetBlockLocationsRequest{Path: "/w/out", WaitForRecompute: true})
+	wantReason(t, err, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_FILE_LOST)
+	if d := detailOf(err); !strings.Contains(err.Error(), "not recomputed in time by job "+id) || d.GetJobId() != id {
+		t.Errorf("read of a file whose recompute hangs: %v (detail %v)", err, d)
+	}
+}
