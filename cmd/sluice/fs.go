@@ -124,6 +124,10 @@ func reason(err error) string {
 	if errors.Is(err, client.ErrFileLost) {
 		var ce *client.Error
 		if errors.As(err, &ce) && ce.JobID != "" {
+			// The server's message says why the recompute failed (the job's exit status).
+			if why := strings.TrimPrefix(ce.Message, ce.Path+": "); why != "" {
+				return "File is lost (its job " + ce.JobID + " did not recompute it): " + why
+			}
 			return "File is lost (its job " + ce.JobID + " did not recompute it)"
 		}
 		return "File is lost"

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/client"
 	"github.com/sluicedata/sluice/client/clienttest"
 )
@@ -341,6 +342,11 @@ func TestReason(t *testing.T) {
 		{client.ErrPermission, "Permission denied"},
 		{client.ErrReadOnly, "Read-only mount"},
 		{client.ErrFileLost, "File is lost"},
+		{&client.Error{Reason: sluicepb.ErrorReason_ERROR_REASON_FILE_LOST, JobID: "3", Path: "/f",
+			Message: "/f: recompute by job 3 failed: exit status 3"},
+			"File is lost (its job 3 did not recompute it): recompute by job 3 failed: exit status 3"},
+		{&client.Error{Reason: sluicepb.ErrorReason_ERROR_REASON_FILE_LOST, JobID: "3", Path: "/f"},
+			"File is lost (its job 3 did not recompute it)"},
 		{client.ErrNotPersisted, "File is not persisted"},
 		{context.Canceled, "Interrupted"},
 		{fmt.Errorf("persist: %w", client.ErrTimeout), "Timed out"},
