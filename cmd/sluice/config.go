@@ -42,10 +42,11 @@ func envName(flag string) string {
 }
 
 // perInvocation lists the command groups whose flags act on one invocation (recursive,
-// force, -h …) rather than configure a component. They get no automatic SLUICE_*
-// variable, so that an exported SLUICE_FORCE can never change what `fs rm` does; flags
-// that name their variables themselves (the shared --master) keep them.
-var perInvocation = map[string]bool{"fs": true}
+// force, -h, a job's --name and --output …) rather than configure a component. They get
+// no automatic SLUICE_* variable, so that an exported SLUICE_FORCE can never change what
+// `fs rm` does, nor SLUICE_MEM what `job submit` reserves; flags that name their
+// variables themselves (the shared --master) keep them.
+var perInvocation = map[string]bool{"fs": true, "job": true, "lineage": true, "checkpoint": true}
 
 // withEnv gives every flag of cmds (recursively) its SLUICE_* environment variable,
 // unless the flag already names its own or its command group is perInvocation.

@@ -307,3 +307,24 @@ func TestAbsCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestJobFlagsIgnoreEnvironment checks that per-invocation flags take no SLUICE_*
+// variable: an exported SLUICE_MEM or SLUICE_NAME must not change a submitted job.
+func TestJobFlagsIgnoreEnvironment(t *testing.T) {
+	c := newCluster(t)
+	t.Setenv("SLUICE_NAME", "from-env")
+	t.Setenv("SLUICE_MEM", "4096")
+	t.Setenv("SLUICE_OUTPUT", "/env-out")
+	t.Setenv("SLUICE_JSON", "true")
+	id := submit(t, "--output", "/o", "--", "prog")
+	j, err := newTestClient(t, c).GetJob(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.GetSpec().GetName() != "" || j.GetSpec().GetMemMb() != 0 || strings.Join(j.GetSpec().GetOutputs(), ",") != "/o" {
+		t.Errorf("spec took values from the environment: %v", j.GetSpec())
+	}
+	if out := mustRun(t, "", "job", "list"); !strings.HasPrefix(out, "ID") {
+		t.Errorf("job list printed JSON because of SLUICE_JSON:\n%s", out)
+	}
+}
