@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/client"
 	"github.com/sluicedata/sluice/client/clienttest"
 )
@@ -327,6 +326,13 @@ func TestFS_OutputFailure(t *testing.T) {
 	}
 }
 
+// lostByJob stands for the client's FILE_LOST error naming a job: a literal client.Error
+// has no sentinel of its own, so the wrapper supplies client.ErrFileLost.
+type lostByJob struct{ ce *client.Error }
+
+func (e lostByJob) Error() string   { return e.ce.Message }
+func (e lostByJob) Unwrap() []error { return []error{e.ce, client.ErrFileLost} }
+
 func TestReason(t *testing.T) {
 	_, statErr := os.Stat(filepath.Join(t.TempDir(), "nope"))
 	for _, tc := range []struct {
@@ -342,10 +348,9 @@ func TestReason(t *testing.T) {
 		{client.ErrPermission, "Permission denied"},
 		{client.ErrReadOnly, "Read-only mount"},
 		{client.ErrFileLost, "File is lost"},
-		{&client.Error{Reason: sluicepb.ErrorReason_ERROR_REASON_FILE_LOST, JobID: "3", Path: "/f",
-			Message: "/f: recompute by job 3 failed: exit status 3"},
+		{lostByJob{&client.Error{JobID: "3", Path: "/f", Message: "/f: recompute by job 3 failed: exit status 3"}},
 			"File is lost (its job 3 did not recompute it): recompute by job 3 failed: exit status 3"},
-		{&client.Error{Reason: sluicepb.ErrorReason_ERROR_REASON_FILE_LOST, JobID: "3", Path: "/f"},
+		{lostByJob{&client.Error{JobID: "3", Path: "/f"}},
 			"File is lost (its job 3 did not recompute it)"},
 		{client.ErrNotPersisted, "File is not persisted"},
 		{context.Canceled, "Interrupted"},
