@@ -57,6 +57,7 @@ func (m *Master) scanUncovered(ctx context.Context) {
 			}
 		}
 	}
+	m.rec.kick()
 }
 
 // uncovered reports whether some block of a complete file has no copy.
@@ -106,6 +107,9 @@ func (m *Master) checkDropped(ctx context.Context, dropped []uint64) error {
 			errs = append(errs, err)
 		}
 	}
+	// One plan for every file this loss took, so that each rebuild carries the
+	// priority of every job that needs it (recompute.go).
+	m.rec.kick()
 	return errors.Join(errs...)
 }
 
@@ -150,7 +154,6 @@ func (m *Master) markLost(ctx context.Context, in state.Inode) error {
 		m.log.Warn("file lost: data is gone and no lineage can rebuild it", "path", in.Path, "file_id", in.ID, "length", in.Length)
 	} else {
 		m.log.Info("file lost, recomputable by its job", "path", in.Path, "file_id", in.ID, "job_id", in.JobID)
-		m.rec.kick()
 	}
 	return nil
 }

@@ -178,9 +178,15 @@ func farmMaster(t *testing.T, tweak func(*Config)) (*testMaster, *jobFarm, sluic
 // waits for its first run to complete. It returns the job ID.
 func farmJob(t *testing.T, farm *jobFarm, jm sluicepb.JobMasterClient, name string, execID uint64, inputs, outputs []string) string {
 	t.Helper()
+	return farmJobPriority(t, farm, jm, name, 1, execID, inputs, outputs)
+}
+
+// farmJobPriority is farmJob with the job's priority.
+func farmJobPriority(t *testing.T, farm *jobFarm, jm sluicepb.JobMasterClient, name string, prio int32, execID uint64, inputs, outputs []string) string {
+	t.Helper()
 	farm.set(func(f *jobFarm) { f.exec[name] = execID })
 	resp, err := jm.SubmitJob(callCtx(t), &sluicepb.SubmitJobRequest{Spec: &sluicepb.JobSpec{
-		Name: name, Command: []string{"prog", name}, Inputs: inputs, Outputs: outputs, Priority: 1}})
+		Name: name, Command: []string{"prog", name}, Inputs: inputs, Outputs: outputs, Priority: prio}})
 	if err != nil {
 		t.Fatalf("submit %s: %v", name, err)
 	}
@@ -447,5 +453,27 @@ func TestRecompute_ReadWaitBound(t *testing.T) {
 	wantReason(t, err, codes.FailedPrecondition, sluicepb.ErrorReason_ERROR_REASON_FILE_LOST)
 	if d := detailOf(err); !strings.Contains(err.Error(), "not recomputed in time by job "+id) || d.GetJobId() != id {
 		t.Errorf("read of a file whose recompute hangs: %v (detail %v)", err, d)
+	}
+}
+
+func TestRecompute_PriorityOfTheJobInNeed(t *testing.T) {
+	tm, farm, jm, _ := farmMaster(t, nil)
+	x := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	x.register()
+	farmJobPriority(t, farm, jm, "low", 1, x.id, []string{"/in"}, []string{"/p/low"})
+	farmJobPriority(t, farm, jm, "urgent", 7, x.id, []string{"/p/low"}, []string{"/p/urgent"})
+	y := newFakeExecutor(t, tm, "127.0.0.1:7002")
+	y.register()
+	farm.set(func(f *jobFarm) { f.exec["low"], f.exec["urgent"] = y.id, y.id })
+	lose(t, tm, x)
+	readLost(t, tm, "/p/urgent")
+	var got []string
+	for _, l := range farm.launched() {
+		if l.Recompute {
+			got = append(got, fmt.Sprintf("%s@%d", l.Name, l.Priority))
+		}
+	}
+	if !slices.Equal(got, []string{"low@7", "urgent@7"}) {
+		t.Errorf("recompute launches %v, want low with urgent's priority, then urgent", got)
 	}
 }
