@@ -45,6 +45,9 @@
 //   - Persistence states move NOT_PERSISTED → TO_BE_PERSISTED → PERSISTED, to LOST when
 //     unpersisted data loses its last copy and back to NOT_PERSISTED when recomputed;
 //     PERSISTED never becomes LOST (see applySetPersistenceState).
+//   - Before a recompute, ResetJobOutputs turns a job's outputs back into INCOMPLETE
+//     placeholders that stay LOST (a new leader plans their recompute again) until the
+//     rerun completes them, which makes them NOT_PERSISTED (recompute.go).
 //   - Errors are the sentinels of errors.go, "state: …", wrapped with the path or ID.
 //
 // # Concurrency and snapshots
