@@ -40,6 +40,9 @@ type Executor struct {
 	leases  leases
 	persist persistTracker
 	removes removeTracker
+	guards  guards
+	// hbKick wakes the heartbeat loop for an early heartbeat.
+	hbKick  chan struct{}
 	started atomic.Bool
 	start   time.Time
 
@@ -77,9 +80,10 @@ func New(cfg Config) (*Executor, error) {
 	}
 	log := cfg.Logger.With("component", "executor")
 	e := &Executor{
-		cfg:   cfg,
-		log:   log,
-		ready: make(chan struct{}),
+		cfg:    cfg,
+		log:    log,
+		ready:  make(chan struct{}),
+		hbKick: make(chan struct{}, 1),
 	}
 	e.life, e.stop = context.WithCancel(context.Background())
 	e.bufs = &bufPool{size: cfg.ChunkSize}
@@ -91,6 +95,7 @@ func New(cfg Config) (*Executor, error) {
 	e.leases.init()
 	e.persist.init(cfg.PersistConcurrency)
 	e.removes.init()
+	e.guards.init()
 	m, err := newMetrics(cfg.Registry, e)
 	if err != nil {
 		return nil, err
@@ -189,6 +194,8 @@ func (e *Executor) Run(ctx context.Context) error {
 		return fmt.Errorf("executor: open block store: %w", err)
 	}
 	e.store.Store(store)
+	// Until the master answers, any block held may be the only copy of its data.
+	e.guards.guardAll(store)
 	e.checkHost(ctx)
 
 	lis, err := net.Listen("tcp", e.cfg.RPCAddr)

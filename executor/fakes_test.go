@@ -45,6 +45,8 @@ type fakeMaster struct {
 	commands      map[uint64][]*sluicepb.ExecutorCommand
 	leader        string
 	commitErr     error
+	// persisted, lineage and gone are the file IDs the guard answers name.
+	persisted, lineage, gone map[uint64]bool
 }
 
 // startFakeMaster serves a fakeMaster on addr (127.0.0.1:0 for a free port); it stops
@@ -100,7 +102,7 @@ func (m *fakeMaster) RegisterExecutor(ctx context.Context, req *sluicepb.Registe
 		id = m.nextID
 	}
 	m.executors[id] = true
-	resp := &sluicepb.RegisterExecutorResponse{ExecutorId: id, ClusterId: "test-cluster"}
+	resp := &sluicepb.RegisterExecutorResponse{ExecutorId: id, ClusterId: "test-cluster", Guards: m.guardAnswerLocked(req.GetGuardedFileIds())}
 	for _, b := range req.GetBlocks() {
 		if m.known != nil && !m.known[b.GetBlockId()] {
 			resp.RemoveBlockIds = append(resp.RemoveBlockIds, b.GetBlockId())
@@ -121,7 +123,35 @@ func (m *fakeMaster) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatReque
 	m.heartbeats = append(m.heartbeats, proto.Clone(req).(*sluicepb.HeartbeatRequest))
 	cmds := m.commands[req.GetExecutorId()]
 	delete(m.commands, req.GetExecutorId())
-	return &sluicepb.HeartbeatResponse{Commands: cmds}, nil
+	return &sluicepb.HeartbeatResponse{Commands: cmds, Guards: m.guardAnswerLocked(req.GetGuardedFileIds())}, nil
+}
+
+// guardAnswerLocked answers guarded files from persisted, lineage and gone.
+func (m *fakeMaster) guardAnswerLocked(files []uint64) *sluicepb.GuardAnswer {
+	ans := &sluicepb.GuardAnswer{}
+	for _, f := range files {
+		switch {
+		case m.persisted[f]:
+			ans.PersistedFileIds = append(ans.PersistedFileIds, f)
+		case m.lineage[f]:
+			ans.LineageFileIds = append(ans.LineageFileIds, f)
+		case m.gone[f]:
+			ans.GoneFileIds = append(ans.GoneFileIds, f)
+		}
+	}
+	return ans
+}
+
+// setPersisted makes the guard answers name files as persisted.
+func (m *fakeMaster) setPersisted(files ...uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.persisted == nil {
+		m.persisted = map[uint64]bool{}
+	}
+	for _, f := range files {
+		m.persisted[f] = true
+	}
 }
 
 func (m *fakeMaster) CommitBlock(ctx context.Context, req *sluicepb.CommitBlockRequest) (*sluicepb.CommitBlockResponse, error) {

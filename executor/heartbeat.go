@@ -167,7 +167,7 @@ func storedBlock(m blocks.BlockMeta) *sluicepb.StoredBlock {
 func (e *Executor) onStoreEvent(ev blocks.Event) {
 	switch ev.Kind {
 	case blocks.EventEvicted, blocks.EventCorrupt:
-		e.deltas.remove(ev.Block)
+		e.blockGone(ev.Block)
 		e.metrics.evictions.WithLabelValues(ev.Kind.String(), string(ev.From)).Inc()
 	case blocks.EventDemoted:
 		if s := e.store.Load(); s != nil {
@@ -241,7 +241,13 @@ func (e *Executor) heartbeatLoop(ctx context.Context) {
 		if !e.reg.isRegistered() {
 			continue
 		}
-		sleepCtx(ctx, e.interval())
+		t := time.NewTimer(e.interval())
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-e.hbKick:
+		}
+		t.Stop()
 	}
 }
 
@@ -269,7 +275,7 @@ func (e *Executor) register(ctx context.Context) error {
 	}
 	var held []blocks.BlockMeta
 	e.deltas.resetWith(func() { held = store.Blocks() })
-	req := &sluicepb.RegisterExecutorRequest{Executor: e.executorInfo(store)}
+	req := &sluicepb.RegisterExecutorRequest{Executor: e.executorInfo(store), GuardedFileIds: e.guards.report(maxGuardReport)}
 	req.Executor.Id = e.reg.id()
 	for _, m := range held {
 		req.Blocks = append(req.Blocks, storedBlock(m))
@@ -294,6 +300,7 @@ func (e *Executor) register(ctx context.Context) error {
 	for _, id := range resp.GetRemoveBlockIds() {
 		e.removeAsync(blocks.ID(id))
 	}
+	e.applyGuards(resp.GetGuards())
 	return nil
 }
 
@@ -310,6 +317,7 @@ func (e *Executor) heartbeat(ctx context.Context) ([]*sluicepb.ExecutorCommand, 
 		AddedBlocks:       added,
 		RemovedBlockIds:   removed,
 		PersistingFileIds: e.persist.running(),
+		GuardedFileIds:    e.guards.report(maxGuardReport),
 	}
 	var resp *sluicepb.HeartbeatResponse
 	err = e.master.call(ctx, func(ctx context.Context, c sluicepb.ExecutorMasterClient) error {
@@ -321,6 +329,7 @@ func (e *Executor) heartbeat(ctx context.Context) ([]*sluicepb.ExecutorCommand, 
 		return nil, err
 	}
 	e.deltas.ack(gen)
+	e.applyGuards(resp.GetGuards())
 	return resp.GetCommands(), nil
 }
 
@@ -379,7 +388,7 @@ func (e *Executor) removeAsync(id blocks.ID) {
 		err = store.Remove(e.life, id)
 		switch {
 		case err == nil || errors.Is(err, blocks.ErrNotFound):
-			e.deltas.remove(id)
+			e.blockGone(id)
 		case e.life.Err() == nil:
 			e.log.Warn("remove block", "block_id", uint64(id), "err", err)
 		}

@@ -42,6 +42,8 @@ type tempLease struct {
 	tb     *blocks.TempBlock
 	client string
 	since  time.Time
+	// pinned is the user's pin of the block (kept apart from its guard).
+	pinned bool
 }
 
 func (l *leases) init() {
@@ -91,12 +93,12 @@ func (l *leases) takeLock(id uint64) (*lockLease, bool) {
 	return ll, ok
 }
 
-func (l *leases) addTemp(tb *blocks.TempBlock, client string) {
+func (l *leases) addTemp(tb *blocks.TempBlock, client string, pinned bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.touchLocked(client, now)
-	l.temps[tb.ID()] = &tempLease{tb: tb, client: client, since: now}
+	l.temps[tb.ID()] = &tempLease{tb: tb, client: client, since: now, pinned: pinned}
 }
 
 func (l *leases) takeTemp(id blocks.ID) (*tempLease, bool) {
@@ -222,15 +224,16 @@ func (e *Executor) CreateLocalBlock(ctx context.Context, req *sluicepb.CreateLoc
 	if err != nil {
 		return nil, toStatus(err, id)
 	}
+	// New data is guarded (pinned) from the start: see guard.go.
 	tb, err := store.CreateTemp(ctx, blocks.ID(id), req.GetReserveBytes(), blocks.CreateOptions{
 		Tier:      blocks.TierAlias(req.GetTier()),
-		Pinned:    req.GetPinned(),
+		Pinned:    true,
 		Protected: req.GetWriteType() == sluicepb.WriteType_WRITE_TYPE_MUST_CACHE,
 	})
 	if err != nil {
-		return nil, toStatus(err, id)
+		return nil, toStatus(noSpace(err), id)
 	}
-	e.leases.addTemp(tb, req.GetClientId())
+	e.leases.addTemp(tb, req.GetClientId(), req.GetPinned())
 	return &sluicepb.CreateLocalBlockResponse{Path: tb.Path(), BlockId: id, ReservedBytes: tb.Reserved(), Tier: string(tb.Tier())}, nil
 }
 
@@ -263,8 +266,9 @@ func (e *Executor) CommitLocalBlock(ctx context.Context, req *sluicepb.CommitLoc
 	}
 	meta, err := tb.Commit(ctx)
 	if err != nil {
-		return nil, toStatus(err, id)
+		return nil, toStatus(noSpace(err), id)
 	}
+	e.guards.guard(meta.ID, tl.pinned)
 	store, err := e.storeOrErr()
 	if err != nil {
 		return nil, toStatus(err, id)

@@ -85,18 +85,24 @@ func (e *Executor) submitPersist(ctx context.Context, pf *sluicepb.PersistFile) 
 			e.metrics.persistBytes.Add(float64(n))
 			rep.Success, rep.ContentCrc32C = true, &crc
 		}
-		e.reportPersisted(ctx, rep)
+		if e.reportPersisted(ctx, rep) && rep.GetSuccess() {
+			// The master took the report, but may have ignored it (a stale attempt): only
+			// its guard answer says the file is PERSISTED, so ask for one now rather than
+			// unguarding here.
+			e.kickHeartbeat()
+		}
 	})
 }
 
 // reportPersisted sends a persist outcome, retrying with backoff while no master
-// answers (a few times: a lost report makes the master hand the task out again).
-func (e *Executor) reportPersisted(ctx context.Context, rep *sluicepb.ReportPersistedRequest) {
+// answers (a few times: a lost report makes the master hand the task out again). It
+// reports whether the master took the report.
+func (e *Executor) reportPersisted(ctx context.Context, rep *sluicepb.ReportPersistedRequest) bool {
 	bo := backoff{min: min(50*time.Millisecond, e.cfg.HeartbeatInterval), max: e.cfg.MaxBackoff}
 	for attempt := 0; attempt < 10; attempt++ {
 		id, err := e.reg.wait(ctx)
 		if err != nil {
-			return
+			return false
 		}
 		rep.ExecutorId = id
 		err = e.master.call(ctx, func(ctx context.Context, c sluicepb.ExecutorMasterClient) error {
@@ -104,17 +110,18 @@ func (e *Executor) reportPersisted(ctx context.Context, rep *sluicepb.ReportPers
 			return err
 		})
 		if err == nil {
-			return
+			return true
 		}
 		if !isTransient(err) && !isNotRegistered(err) {
 			e.log.Warn("master refused a persist report", "file_id", rep.GetFileId(), "err", err)
-			return
+			return false
 		}
 		if !sleepCtx(ctx, bo.next()) {
-			return
+			return false
 		}
 	}
 	e.log.Warn("gave up reporting a persist", "file_id", rep.GetFileId())
+	return false
 }
 
 // persistFile writes the file's blocks, in order, to the temporary UFS name of the

@@ -215,13 +215,21 @@ func (e *Executor) WriteBlock(stream sluicepb.BlockService_WriteBlockServer) err
 	if err != nil {
 		return toStatus(err, id)
 	}
-	tb, err := store.CreateTemp(ctx, blocks.ID(id), hdr.GetSizeHint(), blocks.CreateOptions{
+	// New data is guarded (pinned) from the start: see guard.go.
+	opts := blocks.CreateOptions{
 		Tier:      blocks.TierAlias(hdr.GetTier()),
-		Pinned:    hdr.GetPinned(),
+		Pinned:    true,
 		Protected: hdr.GetWriteType() == sluicepb.WriteType_WRITE_TYPE_MUST_CACHE,
-	})
+	}
+	tb, err := store.CreateTemp(ctx, blocks.ID(id), hdr.GetSizeHint(), opts)
+	if errors.Is(err, blocks.ErrNoSpace) && hdr.GetSizeHint() > 0 && fitsTier(store, opts.Tier, hdr.GetSizeHint()) {
+		// The hint is often the whole block size of a file of unknown length: start with
+		// no reservation, Write reserves as the chunks come. A hint beyond the capacity
+		// of every tier fails at once.
+		tb, err = store.CreateTemp(ctx, blocks.ID(id), 0, opts)
+	}
 	if err != nil {
-		return toStatus(err, id)
+		return toStatus(noSpace(err), id)
 	}
 	defer tb.Abort()
 	for {
@@ -236,13 +244,14 @@ func (e *Executor) WriteBlock(stream sluicepb.BlockService_WriteBlockServer) err
 			return toStatus(invalidf("a second header in a WriteBlock stream"), id)
 		}
 		if _, err := tb.Write(m.GetChunk()); err != nil {
-			return toStatus(err, id)
+			return toStatus(noSpace(err), id)
 		}
 	}
 	meta, err := tb.Commit(ctx)
 	if err != nil {
-		return toStatus(err, id)
+		return toStatus(noSpace(err), id)
 	}
+	e.guards.guard(meta.ID, hdr.GetPinned())
 	if err := e.commitBlock(ctx, store, meta); err != nil {
 		return toStatus(err, id)
 	}
@@ -262,7 +271,7 @@ func (e *Executor) commitBlock(ctx context.Context, store *blocks.Store, meta bl
 		if rerr := store.Remove(rctx, meta.ID); rerr != nil && !errors.Is(rerr, blocks.ErrNotFound) {
 			e.log.Warn("remove block the master refused", "block_id", uint64(meta.ID), "err", rerr)
 		}
-		e.deltas.remove(meta.ID)
+		e.blockGone(meta.ID)
 		return err
 	}
 	return nil
@@ -311,6 +320,6 @@ func (e *Executor) RemoveBlock(ctx context.Context, req *sluicepb.RemoveBlockReq
 	if err := store.Remove(ctx, blocks.ID(id)); err != nil {
 		return nil, toStatus(err, id)
 	}
-	e.deltas.remove(blocks.ID(id))
+	e.blockGone(blocks.ID(id))
 	return &sluicepb.RemoveBlockResponse{}, nil
 }

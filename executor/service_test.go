@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/blocks"
 )
 
 func TestBlockService_WriteReadRoundTrip(t *testing.T) {
@@ -142,13 +143,19 @@ func TestBlockService_ShortCircuit(t *testing.T) {
 		t.Fatalf("read locked block file: %v (%d bytes, crc %08x)", err, len(got), ol.GetCrc32C())
 	}
 
-	// Fill the tier: b, then c needs room; a is locked, so b must go, and the heartbeat
-	// reports the eviction.
+	// Fill the tier: b, then c needs room; a is locked and b guarded (its file is not
+	// persisted), so c fails with NO_SPACE. Once the master says b's file is persisted, b
+	// may go: c evicts it, and the heartbeat reports the eviction.
 	b, cc := sluicepb.NewBlockID(2, 0), sluicepb.NewBlockID(3, 0)
-	for _, id := range []uint64{b, cc} {
-		if _, err := writeBlock(ctx, c, &sluicepb.WriteBlockHeader{BlockId: id, SizeHint: 1 << 20}, randBytes(id, 1<<20), 256<<10); err != nil {
-			t.Fatalf("WriteBlock %d: %v", id, err)
-		}
+	if _, err := writeBlock(ctx, c, &sluicepb.WriteBlockHeader{BlockId: b, SizeHint: 1 << 20}, randBytes(b, 1<<20), 256<<10); err != nil {
+		t.Fatalf("WriteBlock %d: %v", b, err)
+	}
+	_, err = writeBlock(ctx, c, &sluicepb.WriteBlockHeader{BlockId: cc, SizeHint: 1 << 20}, randBytes(cc, 1<<20), 256<<10)
+	reasonIs(t, err, codes.ResourceExhausted, sluicepb.ErrorReason_ERROR_REASON_NO_SPACE)
+	m.setPersisted(2)
+	waitFor(t, "b unguarded", func() bool { return !e.guards.isGuarded(blocks.ID(b)) })
+	if _, err := writeBlock(ctx, c, &sluicepb.WriteBlockHeader{BlockId: cc, SizeHint: 1 << 20}, randBytes(cc, 1<<20), 256<<10); err != nil {
+		t.Fatalf("WriteBlock %d: %v", cc, err)
 	}
 	if _, _, err := readBlock(ctx, c, &sluicepb.ReadBlockRequest{BlockId: a}); err != nil {
 		t.Fatalf("locked block a was evicted: %v", err)

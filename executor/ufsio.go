@@ -317,9 +317,9 @@ func (e *Executor) CacheBlock(ctx context.Context, req *sluicepb.CacheBlockReque
 	if meta.Size != req.GetSource().GetLength() {
 		return nil, toStatus(fmt.Errorf("block %d holds %d bytes, the UFS source %d: %w", id, meta.Size, req.GetSource().GetLength(), ErrLengthMismatch), id)
 	}
-	if already && req.GetPinned() {
+	if req.GetPinned() {
 		if store, err := e.storeOrErr(); err == nil {
-			store.Pin(meta.ID)
+			e.guards.pinUser(store, meta.ID)
 		}
 	}
 	if err := e.reportCommit(ctx, meta); err != nil {
