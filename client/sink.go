@@ -21,20 +21,20 @@ type blockSink interface {
 	abort(ctx context.Context)
 }
 
-// openSink opens block id on executor e: through a local file when short-circuit applies,
-// else through the transport. A local file that cannot be opened disables short-circuit
-// for that executor and falls back to the transport.
-func (c *Client) openSink(ctx context.Context, e *sluicepb.ExecutorInfo, id uint64, blockSize int64, pinned bool, wt WriteType) (blockSink, error) {
+// openSink opens block id on executor e, reserving reserve bytes there: through a local
+// file when short-circuit applies, else through the transport. A local file that cannot
+// be opened disables short-circuit for that executor and falls back to the transport.
+func (c *Client) openSink(ctx context.Context, e *sluicepb.ExecutorInfo, id uint64, reserve int64, pinned bool, wt WriteType) (blockSink, error) {
 	addr := e.GetRpcAddress()
 	if c.shortCircuitOK(e.GetHost(), addr) {
-		s, err := c.openLocalSink(ctx, addr, id, blockSize, pinned, wt)
+		s, err := c.openLocalSink(ctx, addr, id, reserve, pinned, wt)
 		if err == nil || !isLocalFileErr(err) {
 			return s, err
 		}
 		c.disableShortCircuit(addr, err)
 	}
 	ws, err := c.transport.write(ctx, addr, &sluicepb.WriteBlockHeader{
-		BlockId: id, SizeHint: blockSize, Pinned: pinned, WriteType: wt.proto(),
+		BlockId: id, SizeHint: reserve, Pinned: pinned, WriteType: wt.proto(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open block %d on %s: %w", id, addr, err)
@@ -54,14 +54,14 @@ func isLocalFileErr(err error) bool {
 	return ok
 }
 
-func (c *Client) openLocalSink(ctx context.Context, addr string, id uint64, blockSize int64, pinned bool, wt WriteType) (blockSink, error) {
+func (c *Client) openLocalSink(ctx context.Context, addr string, id uint64, reserve int64, pinned bool, wt WriteType) (blockSink, error) {
 	bs, err := c.blockService(addr)
 	if err != nil {
 		return nil, err
 	}
 	cctx, cancel := c.rpcContext(ctx)
 	resp, err := bs.CreateLocalBlock(cctx, &sluicepb.CreateLocalBlockRequest{
-		BlockId: id, ReserveBytes: blockSize, Pinned: pinned, WriteType: wt.proto(), ClientId: c.clientID,
+		BlockId: id, ReserveBytes: reserve, Pinned: pinned, WriteType: wt.proto(), ClientId: c.clientID,
 	})
 	cancel()
 	if err != nil {

@@ -43,6 +43,12 @@ type CreateOptions struct {
 	Owner, Group string
 	// JobID binds the file to a lineage job (claiming its placeholder).
 	JobID string
+	// SizeHint is the file's expected length in bytes, when known (0: unknown). Each block
+	// then reserves on its executor only the bytes left to write, up to the block size,
+	// rather than a whole block; a file may still end up shorter or longer. Reserving
+	// less matters when a tier is nearly full of data not yet persisted, which executors
+	// never evict: a write that cannot get space fails with ErrNoSpace.
+	SizeHint int64
 }
 
 // Create creates the INCOMPLETE file path and returns a writer for its bytes. The file
@@ -61,6 +67,9 @@ func (c *Client) Create(ctx context.Context, path string, opts CreateOptions) (*
 	}
 	if bs < 0 {
 		return nil, fmt.Errorf("create %s: negative block size %d: %w", path, bs, ErrInvalidArgument)
+	}
+	if opts.SizeHint < 0 {
+		return nil, fmt.Errorf("create %s: negative size hint %d: %w", path, opts.SizeHint, ErrInvalidArgument)
 	}
 	owner, group := opts.Owner, opts.Group
 	if owner == "" {
@@ -102,6 +111,7 @@ func (c *Client) Create(ctx context.Context, path string, opts CreateOptions) (*
 		writeType: wt,
 		pinned:    opts.Pinned,
 		blockSize: info.BlockSize,
+		sizeHint:  opts.SizeHint,
 		jobOutput: opts.JobID != "",
 	}
 	if w.blockSize <= 0 {
@@ -140,6 +150,8 @@ type FileWriter struct {
 	writeType WriteType
 	pinned    bool
 	blockSize int64
+	// sizeHint is CreateOptions.SizeHint.
+	sizeHint int64
 	// jobOutput marks a lineage job's output: an abort keeps its INCOMPLETE placeholder,
 	// which belongs to the job's lineage record, and only discards the current block.
 	jobOutput bool
@@ -384,10 +396,13 @@ func (w *FileWriter) openBlock() error {
 		return fmt.Errorf("write %s: %w", w.path, err)
 	}
 	execs = spreadExecutors(execs, w.c, int(idx))
+	reserve := w.reservation()
 	var last error = ErrNoExecutor
 	for round := 0; round < 2; round++ {
+		// An executor without room (ErrNoSpace: its tier is full of data not yet
+		// persisted) is skipped like one that is down: the next one may have room.
 		for _, e := range execs {
-			s, err := w.c.openSink(w.ctx, e, id, w.blockSize, w.pinned, w.writeType)
+			s, err := w.c.openSink(w.ctx, e, id, reserve, w.pinned, w.writeType)
 			if err != nil {
 				if isContextErr(err) {
 					return err
@@ -405,6 +420,16 @@ func (w *FileWriter) openBlock() error {
 		execs = spreadExecutors(execs, w.c, int(idx))
 	}
 	return fmt.Errorf("write %s block %d: %w", w.path, idx, last)
+}
+
+// reservation is the space to reserve for the next block: the bytes left to write when
+// the size hint says, up to the block size; the block size otherwise (also once the
+// writer has gone past its hint).
+func (w *FileWriter) reservation() int64 {
+	if left := w.sizeHint - w.length; w.sizeHint > 0 && left > 0 {
+		return min(left, w.blockSize)
+	}
+	return w.blockSize
 }
 
 // commitBlock seals the current block and records it.

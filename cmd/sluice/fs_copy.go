@@ -220,6 +220,8 @@ func putFile(s *shell, t transfer, opts client.CreateOptions, bar *progressBar) 
 		}
 		defer f.Close()
 		r = f
+		// Known length: each block reserves only what it will hold on its executor.
+		opts.SizeHint = t.size
 	}
 	return writeSluice(s, t.dst, bar.Reader(r), opts)
 }
@@ -414,6 +416,8 @@ func runCp(s *shell, args []string) error {
 			return err
 		}
 		defer r.Close()
-		return writeSluice(s, t.dst, bar.Reader(r), opts)
+		o := opts
+		o.SizeHint = t.size
+		return writeSluice(s, t.dst, bar.Reader(r), o)
 	})
 }

@@ -1,0 +1,55 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/sluicedata/sluice/client/clienttest"
+)
+
+func TestFileWriter_Reservation(t *testing.T) {
+	const bs = 1 << 20
+	tests := []struct {
+		name          string
+		hint, written int64
+		want          int64
+	}{
+		{"unknown size", 0, 0, bs},
+		{"small file", 100 << 10, 0, 100 << 10},
+		{"several blocks, first", 3*bs + 5, 0, bs},
+		{"several blocks, last", 3*bs + 5, 3 * bs, 5},
+		{"exactly a block", bs, 0, bs},
+		{"past the hint", 10, 10, bs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &FileWriter{blockSize: bs, sizeHint: tt.hint, length: tt.written}
+			if got := w.reservation(); got != tt.want {
+				t.Errorf("reservation() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriter_SizeHintFitsSmallTier(t *testing.T) {
+	// The only executor has room for less than a block: a file of known, small size fits
+	// there; without the hint it would have to reserve the whole block.
+	c := clienttest.New(t, clienttest.Options{Executors: []clienttest.ExecutorOptions{{Capacity: testBlockSize / 2}}})
+	cl := newClient(t, c, nil)
+	data := payload(testBlockSize/4, 8)
+	writeFile(t, cl, "/small", data, CreateOptions{WriteType: WriteMustCache, BlockSize: testBlockSize, SizeHint: int64(len(data))})
+	if got := readFile(t, cl, "/small", OpenOptions{}); !bytes.Equal(got, data) {
+		t.Error("read back wrong bytes")
+	}
+	w, err := cl.Create(t.Context(), "/unknown", CreateOptions{WriteType: WriteMustCache, BlockSize: testBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("write without a size hint to a tier smaller than a block: %v, want ErrNoSpace", err)
+	}
+	if _, err := cl.Create(t.Context(), "/bad", CreateOptions{SizeHint: -1}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("negative size hint: %v, want ErrInvalidArgument", err)
+	}
+}
