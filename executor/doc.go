@@ -66,6 +66,16 @@
 //     file is deleted. An empty temp_ufs_uri writes the final name directly (Create is
 //     atomic). At most Config.PersistConcurrency tasks run at once, outside the heartbeat
 //     loop; ReportPersisted is retried while no master answers.
+//   - Guards (guard.go): every block written here is pinned in the store ("guarded")
+//     until the master's heartbeat answer says its file is PERSISTED, a recomputable
+//     lineage output (then protected: evicted last) or gone; un-persisted data has no
+//     other copy, so it is never evicted, and a write that cannot get room otherwise
+//     fails with NO_SPACE, saying the tier is full of data not yet persisted. Heartbeats
+//     and registrations name the guarded files (at most 8192 at a time, in rotation);
+//     after a restart every held block is guarded until the registration's answer. User
+//     pins (the pinned flag of a write or CacheBlock) are kept apart: a block is pinned
+//     in the store while user-pinned or guarded. A WriteBlock whose size hint cannot be
+//     reserved (but fits the tier) starts with no reservation and reserves as it writes.
 //   - WriteUfsFile writes through ufs.FS.Create, whose Close is atomic; mode, owner and
 //     group are not applied because the ufs.FS contract has no way to set them.
 //   - Errors cross gRPC through one table (rpcerr.go): blocks and ufs sentinels and the
