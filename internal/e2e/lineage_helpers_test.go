@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -12,13 +13,17 @@ import (
 	"syscall"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	"github.com/sluicedata/sluice/api/sluicepb"
+	"github.com/sluicedata/sluice/client"
 )
 
 // Helpers of the lineage tests (lineage_test.go): a `sluice local` whose checkpoints
-// are held back, the test's job program, and views of `sluice job list`.
+// are held back, the test's job program, and what the tests look at.
+//
+// The tests act through the binary (job submit, job wait, fs cat, job status), as a
+// user does, but observe the cluster (persistence states, block locations, jobs,
+// executors' PIDs) through the client SDK: one race-built CLI command costs about a
+// second on a loaded machine, and the chain test looks at the cluster a hundred times.
 
 // buildLineageJob builds the job program of testdata/lineagejob into the test's
 // directory (without -race: it is the user's program, not Sluice's) and returns its path.
@@ -36,12 +41,30 @@ func buildLineageJob(t testing.TB) string {
 // byte a second (see holdCheckpoints), and reads of lost files waiting at most a minute.
 var lineageFlags = []string{"local", "--checkpoint-bandwidth", "1", "--recompute-read-wait", "1m"}
 
-// startLineageLocal starts `sluice local` with two executors and lineageFlags in dir and
-// holds its checkpoints back.
-func startLineageLocal(t testing.TB, dir string) *localCluster {
+// lineageCluster is a `sluice local` with a client of the test's own.
+type lineageCluster struct {
+	*localCluster
+	cl *client.Client
+}
+
+// startLineageLocal starts `sluice local` with two executors and lineageFlags in dir.
+// Unless restarted, it also holds checkpoints back (holdCheckpoints): a restarted
+// cluster's throttle starts again with one token.
+func startLineageLocal(t testing.TB, dir string, restarted bool) *lineageCluster {
 	t.Helper()
-	lc := startLocal(t, dir, 2, lineageFlags...)
-	holdCheckpoints(t, lc)
+	lc := &lineageCluster{localCluster: startLocal(t, dir, 2, lineageFlags...)}
+	cfg := client.DefaultConfig()
+	cfg.Masters = []string{lc.master}
+	cfg.ShortCircuit = false
+	cl, err := client.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", lc.master, err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	lc.cl = cl
+	if !restarted {
+		lc.holdCheckpoints(t)
+	}
 	return lc
 }
 
@@ -50,7 +73,7 @@ func startLineageLocal(t testing.TB, dir string) *localCluster {
 // whenever it holds a token and takes the file's whole length, going into debt: the
 // first file checkpointed takes the one token. A 64 KiB ASYNC_THROUGH file is that
 // file; once it is PERSISTED the bucket owes 64 Ki seconds, longer than any test.
-func holdCheckpoints(t testing.TB, lc *localCluster) {
+func (lc *lineageCluster) holdCheckpoints(t testing.TB) {
 	t.Helper()
 	writeRandom(t, lc.dir, "checkpoint-debt.bin", 64<<10)
 	lc.mustSluice(t, "fs", "put", "-t", "ASYNC_THROUGH", "checkpoint-debt.bin", "/checkpoint-debt")
@@ -63,13 +86,28 @@ func holdCheckpoints(t testing.TB, lc *localCluster) {
 }
 
 // persistence returns the persistence state of path (NOT_PERSISTED, PERSISTED, LOST…).
-func (lc *localCluster) persistence(t testing.TB, path string) string {
+func (lc *lineageCluster) persistence(t testing.TB, path string) string {
 	t.Helper()
-	return strings.TrimSpace(lc.mustSluice(t, "fs", "stat", "-f", "%p", path))
+	fi, err := lc.cl.Stat(t.Context(), path)
+	if err != nil {
+		t.Fatalf("stat %s: %v", path, err)
+	}
+	return fi.PersistenceName()
+}
+
+// requireNotPersisted fails the test unless every path is complete and NOT_PERSISTED:
+// the tests lose outputs that only lineage protects.
+func (lc *lineageCluster) requireNotPersisted(t testing.TB, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if st := lc.persistence(t, p); st != "NOT_PERSISTED" {
+			t.Fatalf("%s is %s before the loss; the test needs un-checkpointed outputs", p, st)
+		}
+	}
 }
 
 // submit submits a job of the test's program and returns its ID.
-func (lc *localCluster) submit(t testing.TB, name string, inputs, outputs []string, command ...string) string {
+func (lc *lineageCluster) submit(t testing.TB, name string, inputs, outputs []string, command ...string) string {
 	t.Helper()
 	args := []string{"job", "submit", "--name", name}
 	for _, in := range inputs {
@@ -83,7 +121,7 @@ func (lc *localCluster) submit(t testing.TB, name string, inputs, outputs []stri
 }
 
 // waitJobs waits until the jobs completed (`sluice job wait`).
-func (lc *localCluster) waitJobs(t testing.TB, ids ...string) {
+func (lc *lineageCluster) waitJobs(t testing.TB, ids ...string) {
 	t.Helper()
 	r := lc.sluice(t, append([]string{"job", "wait", "--timeout", waitLong.String()}, ids...)...)
 	if r.code != 0 {
@@ -91,16 +129,15 @@ func (lc *localCluster) waitJobs(t testing.TB, ids ...string) {
 	}
 }
 
-// jobs returns `sluice job list --json` by job ID.
-func (lc *localCluster) jobs(t testing.TB) map[string]*sluicepb.JobInfo {
+// jobs returns every job by ID.
+func (lc *lineageCluster) jobs(t testing.TB) map[string]*sluicepb.JobInfo {
 	t.Helper()
-	out := lc.mustSluice(t, "job", "list", "--json")
-	var l sluicepb.ListJobsResponse
-	if err := protojson.Unmarshal([]byte(out), &l); err != nil {
-		t.Fatalf("job list --json: %v\n%s", err, out)
+	l, err := lc.cl.ListJobs(t.Context(), client.ListJobsOptions{})
+	if err != nil {
+		t.Fatalf("list jobs: %v", err)
 	}
-	m := make(map[string]*sluicepb.JobInfo, len(l.GetJobs()))
-	for _, j := range l.GetJobs() {
+	m := make(map[string]*sluicepb.JobInfo, len(l))
+	for _, j := range l {
 		m[j.GetJobId()] = j
 	}
 	return m
@@ -115,29 +152,76 @@ func attempts(jobs map[string]*sluicepb.JobInfo) map[string]int32 {
 	return m
 }
 
-// cat returns the bytes of a Sluice file (`sluice fs cat`), failing the test if the
-// read fails.
-func (lc *localCluster) cat(t testing.TB, path string) []byte {
+// cat returns the bytes of a Sluice file read by `sluice fs cat`, failing the test if
+// the read fails.
+func (lc *lineageCluster) cat(t testing.TB, path string) []byte {
 	t.Helper()
 	return []byte(lc.mustSluice(t, "fs", "cat", path))
 }
 
-// checkSame reads path and fails the test unless it holds want.
-func (lc *localCluster) checkSame(t testing.TB, path string, want []byte) {
+// checkSame reads path with `sluice fs cat` and fails the test unless it holds want.
+func (lc *lineageCluster) checkSame(t testing.TB, path string, want []byte) {
 	t.Helper()
 	if got := lc.cat(t, path); !bytes.Equal(got, want) {
 		t.Errorf("%s reads back %d bytes that differ from the %d of the original", path, len(got), len(want))
 	}
 }
 
+// holdersOf returns the IDs of the executors holding a copy of a block of path.
+func (lc *lineageCluster) holdersOf(t testing.TB, path string) []string {
+	t.Helper()
+	bl, err := lc.cl.BlockLocations(t.Context(), path)
+	if err != nil {
+		t.Fatalf("locations of %s: %v", path, err)
+	}
+	var ids []string
+	for _, b := range bl.GetBlocks() {
+		for _, l := range b.GetLocations() {
+			if id := strconv.FormatUint(l.GetExecutorId(), 10); !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+// onlyOn reports whether every copy of every block of path is on the executors ids (a
+// file without any copy counts as on them).
+func (lc *lineageCluster) onlyOn(t testing.TB, path string, ids []string) bool {
+	t.Helper()
+	for _, h := range lc.holdersOf(t, path) {
+		if !slices.Contains(ids, h) {
+			return false
+		}
+	}
+	return true
+}
+
+// liveExecutors returns the live executors by ID.
+func (lc *lineageCluster) liveExecutors(t testing.TB) map[string]*sluicepb.ExecutorInfo {
+	t.Helper()
+	l, err := lc.cl.Executors(t.Context(), false)
+	if err != nil {
+		t.Fatalf("list executors: %v", err)
+	}
+	m := make(map[string]*sluicepb.ExecutorInfo, len(l))
+	for _, e := range l {
+		if e.GetState() == sluicepb.ExecutorState_EXECUTOR_STATE_LIVE {
+			m[strconv.FormatUint(e.GetId(), 10)] = e
+		}
+	}
+	return m
+}
+
 // killHolders SIGKILLs every executor process holding a copy of a block of any of
-// paths, waits until the local backend replaced them and returns the IDs of the
-// executors killed. The caller checks beforehand that the paths are not checkpointed.
-func (lc *localCluster) killHolders(t testing.TB, paths ...string) []string {
+// paths, waits until the local backend replaced them (two live executors, none with a
+// killed PID) and returns the IDs of the executors killed. The caller checks beforehand
+// that the paths are not checkpointed.
+func (lc *lineageCluster) killHolders(t testing.TB, paths ...string) []string {
 	t.Helper()
 	var ids []string
 	for _, p := range paths {
-		for _, h := range lc.holders(t, p) {
+		for _, h := range lc.holdersOf(t, p) {
 			if !slices.Contains(ids, h) {
 				ids = append(ids, h)
 			}
@@ -146,17 +230,12 @@ func (lc *localCluster) killHolders(t testing.TB, paths ...string) []string {
 	if len(ids) == 0 {
 		t.Fatalf("no executor holds any of %v", paths)
 	}
-	r := lc.report(t)
+	live := lc.liveExecutors(t)
 	var pids []int32
 	for _, id := range ids {
-		var pid int32
-		for _, e := range liveExecutors(r) {
-			if strconv.FormatUint(e.GetId(), 10) == id {
-				pid = e.GetPid()
-			}
-		}
+		pid := live[id].GetPid()
 		if pid <= 0 {
-			t.Fatalf("report has no PID for executor %s: %v", id, r.GetExecutors())
+			t.Fatalf("no PID for executor %s: %v", id, live)
 		}
 		if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -164,20 +243,19 @@ func (lc *localCluster) killHolders(t testing.TB, paths ...string) []string {
 		pids = append(pids, pid)
 	}
 	t.Logf("killed executors %v (pids %v), holding %v", ids, pids, paths)
-	lc.waitLive(t, 2, pids)
-	return ids
-}
-
-// onlyOn reports whether every copy of every block of path is on the executors ids,
-// from `sluice fs location` (a file without any copy counts as on them).
-func (lc *localCluster) onlyOn(t testing.TB, path string, ids []string) bool {
-	t.Helper()
-	for _, h := range lc.holders(t, path) {
-		if !slices.Contains(ids, h) {
-			return false
+	eventually(t, waitLong, "the killed executors are replaced", func() error {
+		live := lc.liveExecutors(t)
+		if len(live) != 2 {
+			return fmt.Errorf("%d live executors", len(live))
 		}
-	}
-	return true
+		for id, e := range live {
+			if slices.Contains(pids, e.GetPid()) {
+				return fmt.Errorf("executor %s still has pid %d", id, e.GetPid())
+			}
+		}
+		return nil
+	})
+	return ids
 }
 
 // wantFailureMatch checks that a command failed with stderr matching every pattern.

@@ -79,7 +79,7 @@ func TestLineage_ChainOfFive(t *testing.T) {
 	t.Parallel()
 	job := buildLineageJob(t)
 	dir := t.TempDir()
-	lc := startLineageLocal(t, dir)
+	lc := startLineageLocal(t, dir, false)
 
 	var ids, outs []string
 	for k := 1; k <= 5; k++ {
@@ -99,11 +99,7 @@ func TestLineage_ChainOfFive(t *testing.T) {
 	}
 
 	for k := range 5 {
-		for _, out := range outs {
-			if st := lc.persistence(t, out); st != "NOT_PERSISTED" {
-				t.Fatalf("%s is %s before the loss at stage %d; the test needs un-checkpointed outputs", out, st, k+1)
-			}
-		}
+		lc.requireNotPersisted(t, outs...)
 		before := attempts(lc.jobs(t))
 		// The executors holding stage k's output may hold other stages' outputs too;
 		// those that lived only there are lost with it.
@@ -113,6 +109,7 @@ func TestLineage_ChainOfFive(t *testing.T) {
 			lost = append(lost, lc.onlyOn(t, out, killed))
 		}
 		lc.killHolders(t, outs[k])
+		t.Logf("loss at stage %d: outputs lost %v", k+1, lost)
 
 		lc.checkSame(t, outs[4], orig[4])
 		after := lc.jobs(t)
@@ -142,18 +139,16 @@ func TestLineage_ChainOfFive(t *testing.T) {
 	for k, out := range outs {
 		lc.checkSame(t, out, orig[k])
 	}
-	lc.interrupt(t)
-}
-
-// holdersOf returns the IDs of the executors holding a copy of path, failing the test
-// if none does.
-func (lc *localCluster) holdersOf(t testing.TB, path string) []string {
-	t.Helper()
-	h := lc.holders(t, path)
-	if len(h) == 0 {
-		t.Fatalf("no executor holds %s", path)
+	// `sluice job list` shows the same run counts.
+	list := lc.mustSluice(t, "job", "list")
+	final := lc.jobs(t)
+	for k, id := range ids {
+		row := fmt.Sprintf(`(?m)^\s*%s\s+stage%d\s+COMPLETED\s+%d\s`, id, k+1, final[id].GetAttempts())
+		if !regexp.MustCompile(row).MatchString(list) {
+			t.Errorf("job list has no row matching %q:\n%s", row, list)
+		}
 	}
-	return h
+	lc.interrupt(t)
 }
 
 // TestLineage_Diamond runs A → (B, C) → D, loses every output and reads D: identical,
@@ -163,7 +158,7 @@ func TestLineage_Diamond(t *testing.T) {
 	t.Parallel()
 	job := buildLineageJob(t)
 	dir := t.TempDir()
-	lc := startLineageLocal(t, dir)
+	lc := startLineageLocal(t, dir, false)
 
 	a := lc.submit(t, "a", nil, []string{"/d/a"}, job, "--size", fmt.Sprint(128<<10), "--seed", "11")
 	b := lc.submit(t, "b", []string{"/d/a"}, []string{"/d/b"}, job, "--seed", "12")
@@ -175,11 +170,7 @@ func TestLineage_Diamond(t *testing.T) {
 		t.Fatalf("/d/d holds %d bytes, want B's and C's %d", len(want), 256<<10)
 	}
 	paths := []string{"/d/a", "/d/b", "/d/c", "/d/d"}
-	for _, p := range paths {
-		if st := lc.persistence(t, p); st != "NOT_PERSISTED" {
-			t.Fatalf("%s is %s before the loss; the test needs un-checkpointed outputs", p, st)
-		}
-	}
+	lc.requireNotPersisted(t, paths...)
 	lc.killHolders(t, paths...)
 
 	lc.checkSame(t, "/d/d", want)
@@ -209,15 +200,13 @@ func TestLineage_RecomputeFails(t *testing.T) {
 	t.Parallel()
 	job := buildLineageJob(t)
 	dir := t.TempDir()
-	lc := startLineageLocal(t, dir)
+	lc := startLineageLocal(t, dir, false)
 
 	marker := filepath.Join(dir, "ran-once")
 	id := lc.submit(t, "once", nil, []string{"/f/once"}, job, "--size", fmt.Sprint(64<<10),
 		"--marker", marker, "--fail-on-rerun")
 	lc.waitJobs(t, id)
-	if st := lc.persistence(t, "/f/once"); st != "NOT_PERSISTED" {
-		t.Fatalf("/f/once is %s before the loss; the test needs an un-checkpointed output", st)
-	}
+	lc.requireNotPersisted(t, "/f/once")
 	lc.killHolders(t, "/f/once")
 
 	// The read waits for the recompute (at most --recompute-read-wait, a minute; the
@@ -251,7 +240,7 @@ func TestLineage_MasterRestartDuringRecompute(t *testing.T) {
 	t.Parallel()
 	job := buildLineageJob(t)
 	dir := t.TempDir()
-	lc := startLineageLocal(t, dir)
+	lc := startLineageLocal(t, dir, false)
 
 	marker := filepath.Join(dir, "ran-once")
 	rerun := marker + ".rerun"
@@ -260,9 +249,7 @@ func TestLineage_MasterRestartDuringRecompute(t *testing.T) {
 		"--marker", marker, "--wait-on-rerun", release)
 	lc.waitJobs(t, id)
 	want := lc.cat(t, "/r/slow")
-	if st := lc.persistence(t, "/r/slow"); st != "NOT_PERSISTED" {
-		t.Fatalf("/r/slow is %s before the loss; the test needs an un-checkpointed output", st)
-	}
+	lc.requireNotPersisted(t, "/r/slow")
 	lc.killHolders(t, "/r/slow")
 
 	eventually(t, waitLong, "the recompute run starts", func() error {
@@ -279,7 +266,7 @@ func TestLineage_MasterRestartDuringRecompute(t *testing.T) {
 	}
 	lc.interrupt(t)
 
-	lc = startLocal(t, dir, 2, lineageFlags...)
+	lc = startLineageLocal(t, dir, true)
 	eventually(t, waitLong, "the restarted master reruns the job", func() error {
 		if _, err := os.Stat(rerun); err != nil {
 			return err
