@@ -56,6 +56,7 @@ func startLineageLocal(t testing.TB, dir string, restarted bool) *lineageCluster
 	cfg := client.DefaultConfig()
 	cfg.Masters = []string{lc.master}
 	cfg.ShortCircuit = false
+	cfg.RecomputeWait = waitLong
 	cl, err := client.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", lc.master, err)
@@ -141,6 +142,37 @@ func (lc *lineageCluster) jobs(t testing.TB) map[string]*sluicepb.JobInfo {
 		m[j.GetJobId()] = j
 	}
 	return m
+}
+
+// settledJobs waits until every job is COMPLETED (a rerun job's state follows the
+// completion of its outputs by a moment: the process still has to exit) and returns
+// them.
+func (lc *lineageCluster) settledJobs(t testing.TB) map[string]*sluicepb.JobInfo {
+	t.Helper()
+	var jobs map[string]*sluicepb.JobInfo
+	eventually(t, waitLong, "every job completed", func() error {
+		jobs = lc.jobs(t)
+		for id, j := range jobs {
+			if j.GetState() != sluicepb.JobState_JOB_STATE_COMPLETED {
+				return fmt.Errorf("job %s (%s) is %v", id, j.GetSpec().GetName(), j.GetState())
+			}
+		}
+		return nil
+	})
+	return jobs
+}
+
+// readSDK reads path through the test's client (a read of a LOST file waits for its
+// recompute) and fails the test unless it holds want.
+func (lc *lineageCluster) readSDK(t testing.TB, path string, want []byte) {
+	t.Helper()
+	got, err := lc.cl.ReadFile(t.Context(), path, client.OpenOptions{})
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s reads back %d bytes that differ from the %d of the original", path, len(got), len(want))
+	}
 }
 
 // attempts returns each job's run count.
