@@ -136,8 +136,9 @@ type Config struct {
 	MaxRetries int
 	// RetryBackoff is the first pause between rounds; it doubles up to 2 s (default 100 ms).
 	RetryBackoff time.Duration
-	// RecomputeWait bounds how long Open waits for a LOST file to be recomputed before it
-	// fails with ErrFileLost (default 2 min; the caller's context may end it sooner).
+	// RecomputeWait bounds how long Open, or a read whose executors died under it, waits
+	// for a LOST file to be recomputed before it fails with ErrFileLost (default 10 min,
+	// as in the master; the caller's context may end it sooner).
 	RecomputeWait time.Duration
 	// MaxMessageSize is the largest gRPC message sent or received (default 64 MiB).
 	MaxMessageSize int
@@ -168,7 +169,7 @@ func DefaultConfig() Config {
 		StreamIdleTimeout: time.Minute,
 		MaxRetries:        4,
 		RetryBackoff:      100 * time.Millisecond,
-		RecomputeWait:     2 * time.Minute,
+		RecomputeWait:     10 * time.Minute,
 		MaxMessageSize:    64 << 20,
 		Logger:            slog.Default(),
 	}

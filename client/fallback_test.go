@@ -126,8 +126,10 @@ func writeOn(t *testing.T, c *clienttest.Cluster, cl *Client, path string, data 
 }
 
 func TestFallback_NoSourceLeft(t *testing.T) {
+	// The only executor goes away and the master never notices: the reader keeps asking
+	// the master to wait for a recompute until RecomputeWait has passed, then fails.
 	c := clienttest.New(t, clienttest.Options{Executors: []clienttest.ExecutorOptions{{Host: "node-a"}}})
-	cl := newClient(t, c, nil)
+	cl := newClient(t, c, func(cfg *Config) { cfg.RecomputeWait = 500 * time.Millisecond })
 	data := payload(2*testBlockSize, 12)
 	writeFile(t, cl, "/f", data, CreateOptions{WriteType: WriteMustCache, BlockSize: testBlockSize})
 	r, err := cl.Open(t.Context(), "/f", OpenOptions{})
@@ -139,6 +141,10 @@ func TestFallback_NoSourceLeft(t *testing.T) {
 	_, err = io.ReadAll(r)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("reading with the only executor gone = %v, want ErrUnavailable", err)
+	}
+	// Open, the immediate refresh, and at least one refresh that waited for recompute.
+	if n := c.Calls("GetBlockLocations"); n < 3 {
+		t.Errorf("GetBlockLocations called %d times, want at least 3 (open, refresh, waiting refresh)", n)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -50,13 +51,17 @@ const maxLocalBlocks = 8
 // of bytes done so far and returns how many more it delivered. A source that fails is
 // marked bad for this reader and the read resumes from the same offset on the next
 // source: short-circuit copies first, then remote copies, then the UFS through an executor
-// (this host's first). When every source failed, the block's locations are fetched again
-// once. Context errors and errors of a WriteTo destination end the read at once.
+// (this host's first). When every source failed, the block's locations are fetched again:
+// at once the first time, then asking the master to wait for a recompute of the file
+// (its executor died mid-read and the file is, or is about to be, LOST), with a growing
+// pause, until Config.RecomputeWait has passed since the first refresh. Context errors
+// and errors of a WriteTo destination end the read at once.
 // endsBlock tells that the read runs to the block's end (see noteCached).
 func (r *FileReader) tryBlock(id uint64, want int64, endsBlock bool, read func(src source, done int64) (int64, error)) (int64, error) {
 	var done int64
 	var last error
-	refreshed := false
+	var refreshes int
+	var deadline time.Time
 	var tried map[sourceKey]bool
 	for done < want {
 		if err := r.ctx.Err(); err != nil {
@@ -67,11 +72,17 @@ func (r *FileReader) tryBlock(id uint64, want int64, endsBlock bool, read func(s
 			return done, err
 		}
 		if !ok {
-			if !refreshed {
-				refreshed = true
-				if err := r.refresh(); err != nil {
+			if refreshes == 0 {
+				deadline = time.Now().Add(r.c.cfg.RecomputeWait)
+			}
+			// Waiting helps only when the sources went away (a lost executor, whose file
+			// the master is about to recompute), not when they answered with an error.
+			gone := last == nil || errors.Is(last, ErrUnavailable) || errors.Is(last, ErrFileLost)
+			if refreshes == 0 || gone && time.Now().Before(deadline) {
+				if err := r.refreshAfterFailure(refreshes); err != nil {
 					return done, err
 				}
+				refreshes++
 				clear(tried)
 				continue
 			}
@@ -205,7 +216,36 @@ func (r *FileReader) noteCached(id uint64, src source) {
 
 // refresh asks the master for the file's blocks again.
 func (r *FileReader) refresh() error {
-	resp, err := r.c.blockLocations(r.ctx, r.path, false)
+	return r.refreshLocations(false)
+}
+
+// refreshAfterFailure fetches the block locations again after every source of a block
+// failed; n counts the earlier such refreshes. The first one is immediate; later ones
+// pause (100 ms doubling to 2 s) so that the master can notice the loss, then ask it to
+// wait for the file's recompute, and forget which sources failed: a relaunched executor
+// may serve the rebuilt block at the address that failed before.
+func (r *FileReader) refreshAfterFailure(n int) error {
+	if n == 0 {
+		return r.refresh()
+	}
+	pause := min(100*time.Millisecond<<min(n-1, 5), 2*time.Second)
+	t := time.NewTimer(pause)
+	select {
+	case <-r.ctx.Done():
+		t.Stop()
+		return r.ctx.Err()
+	case <-t.C:
+	}
+	r.bmu.Lock()
+	clear(r.bad)
+	r.bmu.Unlock()
+	return r.refreshLocations(true)
+}
+
+// refreshLocations replaces the reader's block locations by the master's current ones,
+// waiting for a recompute of a LOST file when waitRecompute is set.
+func (r *FileReader) refreshLocations(waitRecompute bool) error {
+	resp, err := r.c.blockLocations(r.ctx, r.path, waitRecompute)
 	if err != nil {
 		return fmt.Errorf("read %s: refresh block locations: %w", r.path, err)
 	}
