@@ -33,6 +33,13 @@ func (c *Client) openSink(ctx context.Context, e *sluicepb.ExecutorInfo, id uint
 		}
 		c.disableShortCircuit(addr, err)
 	}
+	return c.openStreamSink(ctx, addr, id, reserve, pinned, wt)
+}
+
+// openStreamSink opens block id on the executor at addr through the transport. The
+// executor reserves reserve bytes or, when it cannot but the block would fit its tier,
+// reserves as the bytes come; a lack of room then shows in a later write or the commit.
+func (c *Client) openStreamSink(ctx context.Context, addr string, id uint64, reserve int64, pinned bool, wt WriteType) (blockSink, error) {
 	ws, err := c.transport.write(ctx, addr, &sluicepb.WriteBlockHeader{
 		BlockId: id, SizeHint: reserve, Pinned: pinned, WriteType: wt.proto(),
 	})

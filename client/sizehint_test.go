@@ -34,20 +34,35 @@ func TestFileWriter_Reservation(t *testing.T) {
 
 func TestWriter_SizeHintFitsSmallTier(t *testing.T) {
 	// The only executor has room for less than a block: a file of known, small size fits
-	// there; without the hint it would have to reserve the whole block.
+	// there through short-circuit; without the hint the block cannot be reserved up
+	// front, so it is streamed and the executor takes it as it comes.
 	c := clienttest.New(t, clienttest.Options{Executors: []clienttest.ExecutorOptions{{Capacity: testBlockSize / 2}}})
 	cl := newClient(t, c, nil)
-	data := payload(testBlockSize/4, 8)
+	data := payload(testBlockSize/8, 8)
 	writeFile(t, cl, "/small", data, CreateOptions{WriteType: WriteMustCache, BlockSize: testBlockSize, SizeHint: int64(len(data))})
-	if got := readFile(t, cl, "/small", OpenOptions{}); !bytes.Equal(got, data) {
-		t.Error("read back wrong bytes")
+	writeFile(t, cl, "/unknown", data, CreateOptions{WriteType: WriteMustCache, BlockSize: testBlockSize})
+	for _, p := range []string{"/small", "/unknown"} {
+		if got := readFile(t, cl, p, OpenOptions{}); !bytes.Equal(got, data) {
+			t.Errorf("%s: read back wrong bytes", p)
+		}
 	}
-	w, err := cl.Create(t.Context(), "/unknown", CreateOptions{WriteType: WriteMustCache, BlockSize: testBlockSize})
+	if got := cl.Stats().BytesWrittenShortCircuit; got != int64(len(data)) {
+		t.Errorf("short-circuit wrote %d bytes, want the sized file's %d", got, len(data))
+	}
+	// What does not fit fails with ErrNoSpace, and leaves nothing.
+	w, err := cl.Create(t.Context(), "/too-big", CreateOptions{WriteType: WriteMustCache, BlockSize: testBlockSize})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(data); !errors.Is(err, ErrNoSpace) {
-		t.Errorf("write without a size hint to a tier smaller than a block: %v, want ErrNoSpace", err)
+	_, err = w.Write(payload(testBlockSize/2, 9))
+	if err == nil {
+		err = w.Close()
+	}
+	if !errors.Is(err, ErrNoSpace) {
+		t.Errorf("write beyond the tier: %v, want ErrNoSpace", err)
+	}
+	if _, err := cl.Stat(t.Context(), "/too-big"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("failed write left its file: %v", err)
 	}
 	if _, err := cl.Create(t.Context(), "/bad", CreateOptions{SizeHint: -1}); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("negative size hint: %v, want ErrInvalidArgument", err)

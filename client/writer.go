@@ -419,6 +419,18 @@ func (w *FileWriter) openBlock() error {
 		}
 		execs = spreadExecutors(execs, w.c, int(idx))
 	}
+	if errors.Is(last, ErrNoSpace) && len(execs) > 0 {
+		// No executor could reserve the block up front, which for a file of unknown
+		// length is a whole block. Stream it to the first one instead: the executor
+		// reserves as the bytes come, and the write fails with ErrNoSpace only if they
+		// really do not fit.
+		s, err := w.c.openStreamSink(w.ctx, execs[0].GetRpcAddress(), id, reserve, w.pinned, w.writeType)
+		if err == nil {
+			w.cur, w.curLen = s, 0
+			return nil
+		}
+		last = err
+	}
 	return fmt.Errorf("write %s block %d: %w", w.path, idx, last)
 }
 

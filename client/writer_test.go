@@ -43,6 +43,7 @@ func TestWriter_FailureAborts(t *testing.T) {
 	}{
 		{"complete fails", "", WriteMustCache, "CompleteFile", []error{internal}, ErrUFS, false},
 		{"local commit fails", "", WriteMustCache, "CommitLocalBlock", []error{internal}, ErrUFS, true},
+		// The local create is refused, and so is the stream the writer falls back to.
 		{"local create refused", "", WriteAsyncThrough, "CreateLocalBlock", []error{noSpace, noSpace, noSpace, noSpace}, ErrNoSpace, true},
 		{"remote stream fails", "node-b", WriteMustCache, "WriteBlock", []error{internal}, ErrUFS, true},
 		{"through fails", "", WriteThrough, "WriteUfsFile", []error{internal}, ErrUFS, false},
@@ -57,6 +58,9 @@ func TestWriter_FailureAborts(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.InjectError(tt.method, tt.errs...)
+			if tt.method == "CreateLocalBlock" {
+				c.InjectError("WriteBlock", noSpace)
+			}
 			data := payload(2*testBlockSize+10, 3)
 			_, werr := w.Write(data)
 			cerr := w.Close()
