@@ -106,7 +106,8 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 
 // Heartbeat applies an executor's usage and block changes and answers its pending
 // commands (REMOVE_BLOCKS, FREE, PERSIST_FILES), NOTHING when there are none, or
-// REGISTER when the executor is unknown or was declared lost.
+// REGISTER when the executor is unknown or was declared lost. It also tells which of
+// the executor's guarded files no longer need their guard (guard.go).
 func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatRequest) (*sluicepb.HeartbeatResponse, error) {
 	m := s.m
 	for _, t := range req.GetTiers() {
