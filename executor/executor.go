@@ -169,6 +169,21 @@ func (e *Executor) HTTPAddr() string {
 // ExecutorID returns the ID the master gave this executor, or 0 before registration.
 func (e *Executor) ExecutorID() uint64 { return e.reg.id() }
 
+// BlockPinned reports whether this executor holds block id and whether its store pins it
+// (guarded or pinned by a user: never evicted). It returns false, false before Run opens
+// the store. Safe for concurrent use; meant for inspection (tests, tools).
+func (e *Executor) BlockPinned(id uint64) (held, pinned bool) {
+	store, err := e.storeOrErr()
+	if err != nil {
+		return false, false
+	}
+	m, err := store.Stat(blocks.ID(id))
+	if err != nil {
+		return false, false
+	}
+	return true, m.Pinned
+}
+
 // Run opens the block store, serves the BlockService over gRPC and /healthz and /metrics
 // over HTTP, registers with the master and heartbeats until ctx ends. It then stops
 // serving (in-flight calls get Config.ShutdownGrace to finish), waits for its persists

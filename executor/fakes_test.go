@@ -47,6 +47,8 @@ type fakeMaster struct {
 	commitErr     error
 	// persisted, lineage and gone are the file IDs the guard answers name.
 	persisted, lineage, gone map[uint64]bool
+	// pinned are the file IDs the pin answers name.
+	pinned map[uint64]bool
 }
 
 // startFakeMaster serves a fakeMaster on addr (127.0.0.1:0 for a free port); it stops
@@ -123,7 +125,13 @@ func (m *fakeMaster) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatReque
 	m.heartbeats = append(m.heartbeats, proto.Clone(req).(*sluicepb.HeartbeatRequest))
 	cmds := m.commands[req.GetExecutorId()]
 	delete(m.commands, req.GetExecutorId())
-	return &sluicepb.HeartbeatResponse{Commands: cmds, Guards: m.guardAnswerLocked(req.GetGuardedFileIds())}, nil
+	guards := m.guardAnswerLocked(req.GetGuardedFileIds())
+	for _, f := range req.GetHeldFileIds() {
+		if m.pinned[f] {
+			guards.PinnedFileIds = append(guards.PinnedFileIds, f)
+		}
+	}
+	return &sluicepb.HeartbeatResponse{Commands: cmds, Guards: guards}, nil
 }
 
 // guardAnswerLocked answers guarded files from persisted, lineage and gone.

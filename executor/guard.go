@@ -26,6 +26,12 @@ import (
 // The master keeps no guard state, and neither does the disk: after a restart the
 // executor guards every block it holds until the registration's answer (conservative).
 //
+// Pins work the same stateless way: each heartbeat also names files of the blocks the
+// executor holds, of any kind (at most maxGuardReport, rotating), and the master answers
+// which of them are pinned; the executor user-pins their blocks and drops the user pin
+// of the others. So a pin or unpin of a file whose blocks are already cached, and the
+// pins of a restarted executor, take effect within a few heartbeats.
+//
 // User pins (the pinned attribute of a file, given with a write or a cache request) are
 // kept apart from guards, because the store's pin is a flag, not a count: a block is
 // pinned in the store if and only if it is user-pinned or guarded.
@@ -45,6 +51,8 @@ type guards struct {
 	// next is where the next report starts: the smallest file ID not below it comes
 	// first, so that every guarded file is named within a few heartbeats.
 	next uint64
+	// nextHeld is the same for the held files whose pins the master is asked about.
+	nextHeld uint64
 }
 
 func (g *guards) init() {
@@ -102,33 +110,111 @@ func (g *guards) isGuarded(id blocks.ID) bool {
 	return ok
 }
 
+// isUserPinned reports whether a user pinned id.
+func (g *guards) isUserPinned(id blocks.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.pinned[id]
+	return ok
+}
+
 // report returns up to limit distinct file IDs of guarded blocks, in ascending order
 // from where the previous report stopped, wrapping around.
 func (g *guards) report(limit int) []uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	seen := make(map[uint64]struct{}, len(g.guarded))
-	files := make([]uint64, 0, len(g.guarded))
+	ids := make([]blocks.ID, 0, len(g.guarded))
 	for id := range g.guarded {
-		f := sluicepb.BlockFileID(uint64(id))
-		if _, dup := seen[f]; !dup {
-			seen[f] = struct{}{}
-			files = append(files, f)
-		}
+		ids = append(ids, id)
 	}
-	if len(files) <= limit {
-		slices.Sort(files)
-		g.next = 0
-		return files
+	return rotate(fileIDsOf(ids), &g.next, limit)
+}
+
+// heldSample returns up to limit distinct file IDs of the blocks store holds, rotating
+// like report, for the master to say which are pinned.
+func (g *guards) heldSample(store *blocks.Store, limit int) []uint64 {
+	held := store.Blocks()
+	ids := make([]blocks.ID, len(held))
+	for i, m := range held {
+		ids[i] = m.ID
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return rotate(fileIDsOf(ids), &g.nextHeld, limit)
+}
+
+// fileIDsOf returns the distinct file IDs of ids, sorted.
+func fileIDsOf(ids []blocks.ID) []uint64 {
+	files := make([]uint64, 0, len(ids))
+	for _, id := range ids {
+		files = append(files, sluicepb.BlockFileID(uint64(id)))
 	}
 	slices.Sort(files)
-	start, _ := slices.BinarySearch(files, g.next)
+	return slices.Compact(files)
+}
+
+// rotate returns up to limit of the sorted, distinct files, in ascending order from
+// *next, wrapping around, and advances *next past them (to 0 when all fit).
+func rotate(files []uint64, next *uint64, limit int) []uint64 {
+	if len(files) <= limit {
+		*next = 0
+		return files
+	}
+	start, _ := slices.BinarySearch(files, *next)
 	out := make([]uint64, 0, limit)
 	for i := 0; i < limit; i++ {
 		out = append(out, files[(start+i)%len(files)])
 	}
-	g.next = out[len(out)-1] + 1
+	*next = out[len(out)-1] + 1
 	return out
+}
+
+// applyPins carries out the master's answer about the held files of sample: the blocks
+// of the files in pinned are user-pinned, those of the other files of sample are not
+// (they stay pinned in the store while guarded).
+func (g *guards) applyPins(store *blocks.Store, sample, pinned []uint64) error {
+	if len(sample) == 0 {
+		return nil
+	}
+	want := make(map[uint64]bool, len(sample))
+	for _, f := range sample {
+		want[f] = false
+	}
+	for _, f := range pinned {
+		if _, ok := want[f]; ok {
+			want[f] = true
+		}
+	}
+	// A block committed pinned but not yet recorded (guard or pinUser follow the commit)
+	// is left alone: only the records say which pins this may drop.
+	held := store.Blocks()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var errs []error
+	for _, m := range held {
+		pin, ok := want[sluicepb.BlockFileID(uint64(m.ID))]
+		if !ok {
+			continue
+		}
+		_, user := g.pinned[m.ID]
+		_, guarded := g.guarded[m.ID]
+		var err error
+		switch {
+		case pin && !user:
+			if err = store.Pin(m.ID); err == nil {
+				g.pinned[m.ID] = struct{}{}
+			}
+		case !pin && user:
+			delete(g.pinned, m.ID)
+			if !guarded {
+				err = store.Unpin(m.ID)
+			}
+		}
+		if err != nil && !errors.Is(err, blocks.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("apply pin of block %v: %w", m.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // unguardFiles stops guarding the blocks of files; the blocks of the files in protect

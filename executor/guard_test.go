@@ -38,6 +38,7 @@ func TestExecutor_GuardAnswers(t *testing.T) {
 	registered(t, e)
 
 	userPinned, persisted := sluicepb.NewBlockID(1, 0), sluicepb.NewBlockID(2, 0)
+	m.with(func(m *fakeMaster) { m.pinned = map[uint64]bool{1: true} })
 	lineage, gone, kept := sluicepb.NewBlockID(3, 0), sluicepb.NewBlockID(4, 0), sluicepb.NewBlockID(5, 0)
 	hdrs := []*sluicepb.WriteBlockHeader{
 		{BlockId: userPinned, Pinned: true},
@@ -156,5 +157,78 @@ func TestGuards_ReportRotates(t *testing.T) {
 	g.forget(blocks.ID(sluicepb.NewBlockID(3, 1)))
 	if got := g.report(100); slices.Contains(got, 3) {
 		t.Errorf("report names a file whose blocks are gone: %v", got)
+	}
+}
+
+func TestExecutor_PinAnswers(t *testing.T) {
+	m := startFakeMaster(t, "127.0.0.1:0")
+	e, _ := startExecutor(t, testConfig(t, []string{m.addr}, 8<<20))
+	c := blockClient(t, e.Addr())
+	registered(t, e)
+
+	// File 1 is persisted (unguarded, evictable), file 2 stays guarded.
+	held, guarded := sluicepb.NewBlockID(1, 0), sluicepb.NewBlockID(2, 0)
+	for _, id := range []uint64{held, guarded} {
+		if _, err := writeBlock(t.Context(), c, &sluicepb.WriteBlockHeader{BlockId: id}, randBytes(id, 1000), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.setPersisted(1)
+	waitFor(t, "file 1 unguarded", func() bool { return !e.guards.isGuarded(blocks.ID(held)) })
+	if p, _ := flags(t, e, held); p {
+		t.Fatal("persisted block still pinned before any pin")
+	}
+
+	// `fs pin` of both files reaches the executor through the heartbeat answer.
+	m.with(func(m *fakeMaster) { m.pinned = map[uint64]bool{1: true, 2: true} })
+	waitFor(t, "held block user-pinned", func() bool {
+		p, _ := flags(t, e, held)
+		return p && e.guards.isUserPinned(blocks.ID(held)) && e.guards.isUserPinned(blocks.ID(guarded))
+	})
+	m.with(func(m *fakeMaster) {
+		last := m.heartbeats[len(m.heartbeats)-1].GetHeldFileIds()
+		if !cmp.Equal(last, []uint64{1, 2}) {
+			t.Errorf("held files reported %v, want [1 2]", last)
+		}
+	})
+
+	// Unpinned again: the held block goes back to evictable; the guarded one stays
+	// pinned in the store.
+	m.with(func(m *fakeMaster) { m.pinned = nil })
+	waitFor(t, "user pins dropped", func() bool {
+		return !e.guards.isUserPinned(blocks.ID(held)) && !e.guards.isUserPinned(blocks.ID(guarded))
+	})
+	if p, _ := flags(t, e, held); p {
+		t.Error("unpinned held block still pinned in the store")
+	}
+	if p, _ := flags(t, e, guarded); !p || !e.guards.isGuarded(blocks.ID(guarded)) {
+		t.Error("guarded block lost its pin with the user pin")
+	}
+}
+
+func TestGuards_HeldSampleRotates(t *testing.T) {
+	m := startFakeMaster(t, "127.0.0.1:0")
+	e, _ := startExecutor(t, testConfig(t, []string{m.addr}, 8<<20))
+	c := blockClient(t, e.Addr())
+	registered(t, e)
+	for f := uint64(1); f <= 5; f++ {
+		for i := uint32(0); i < 2; i++ {
+			id := sluicepb.NewBlockID(f, i)
+			if _, err := writeBlock(t.Context(), c, &sluicepb.WriteBlockHeader{BlockId: id}, randBytes(id, 100), 100); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var g guards
+	g.init()
+	store := e.store.Load()
+	want := [][]uint64{{1, 2}, {3, 4}, {5, 1}, {2, 3}}
+	for i, w := range want {
+		if got := g.heldSample(store, 2); !cmp.Equal(got, w) {
+			t.Errorf("sample %d = %v, want %v", i, got, w)
+		}
+	}
+	if got := g.heldSample(store, 10); !cmp.Equal(got, []uint64{1, 2, 3, 4, 5}) {
+		t.Errorf("whole sample = %v", got)
 	}
 }

@@ -318,6 +318,7 @@ func (e *Executor) heartbeat(ctx context.Context) ([]*sluicepb.ExecutorCommand, 
 		RemovedBlockIds:   removed,
 		PersistingFileIds: e.persist.running(),
 		GuardedFileIds:    e.guards.report(maxGuardReport),
+		HeldFileIds:       e.guards.heldSample(store, maxGuardReport),
 	}
 	var resp *sluicepb.HeartbeatResponse
 	err = e.master.call(ctx, func(ctx context.Context, c sluicepb.ExecutorMasterClient) error {
@@ -330,6 +331,9 @@ func (e *Executor) heartbeat(ctx context.Context) ([]*sluicepb.ExecutorCommand, 
 	}
 	e.deltas.ack(gen)
 	e.applyGuards(resp.GetGuards())
+	if err := e.guards.applyPins(store, req.GetHeldFileIds(), resp.GetGuards().GetPinnedFileIds()); err != nil {
+		e.log.Warn("apply pins", "err", err)
+	}
 	return resp.GetCommands(), nil
 }
 

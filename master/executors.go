@@ -101,13 +101,14 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 	m.persist.kick()
 	return &sluicepb.RegisterExecutorResponse{ExecutorId: id, RemoveBlockIds: remove,
 		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID(),
-		Guards: guardAnswer(v, req.GetGuardedFileIds())}, nil
+		Guards: guardAnswer(v, req.GetGuardedFileIds(), nil)}, nil
 }
 
 // Heartbeat applies an executor's usage and block changes and answers its pending
 // commands (REMOVE_BLOCKS, FREE, PERSIST_FILES), NOTHING when there are none, or
 // REGISTER when the executor is unknown or was declared lost. It also tells which of
-// the executor's guarded files no longer need their guard (guard.go).
+// the executor's guarded files no longer need their guard, and which of its held files
+// are pinned (guard.go).
 func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatRequest) (*sluicepb.HeartbeatResponse, error) {
 	m := s.m
 	for _, t := range req.GetTiers() {
@@ -125,7 +126,7 @@ func (s *executorServer) Heartbeat(ctx context.Context, req *sluicepb.HeartbeatR
 		m.log.Error("cannot mark files lost", "err", err)
 	}
 	m.checkRecovered(ctx, heldIDs(req.GetAddedBlocks(), res.remove))
-	guards := guardAnswer(v, req.GetGuardedFileIds())
+	guards := guardAnswer(v, req.GetGuardedFileIds(), req.GetHeldFileIds())
 	if len(res.commands) == 0 {
 		return &sluicepb.HeartbeatResponse{Commands: []*sluicepb.ExecutorCommand{{Type: sluicepb.CommandType_COMMAND_TYPE_NOTHING}}, Guards: guards}, nil
 	}

@@ -87,3 +87,46 @@ func TestMaster_GuardAnswer(t *testing.T) {
 		t.Fatalf("guard answer for an un-persisted file: %v %v", hb.GetGuards(), err)
 	}
 }
+
+func TestMaster_PinnedAnswer(t *testing.T) {
+	tm, stores := startMaster(t, nil)
+	e := newFakeExecutor(t, tm, "127.0.0.1:7001")
+	e.register()
+	ctx := callCtx(t)
+
+	stores.Get("root").Put("/pinned", []byte("pin me"))
+	stores.Get("root").Put("/plain", []byte("leave me"))
+	pinned, plain := tm.status("/pinned").GetFileId(), tm.status("/plain").GetFileId()
+	dir, err := tm.fs.CreateDirectory(ctx, &sluicepb.CreateDirectoryRequest{Path: "/dir"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setPin := func(path string, on bool) {
+		t.Helper()
+		if _, err := tm.fs.SetAttribute(ctx, &sluicepb.SetAttributeRequest{Path: path, Pinned: &on}); err != nil {
+			t.Fatalf("pin %s=%v: %v", path, on, err)
+		}
+	}
+	setPin("/pinned", true)
+	setPin("/dir", true) // a directory holds no blocks: never answered
+	const neverUsed = 1 << 39
+	held := []uint64{plain, pinned, dir.GetFile().GetFileId(), neverUsed}
+
+	hb, err := tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: e.id, HeldFileIds: held})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]uint64{pinned}, hb.GetGuards().GetPinnedFileIds()); d != "" {
+		t.Errorf("pinned answer (-want +got):\n%s", d)
+	}
+	// The guard lists are untouched by held files, and an unpin shows at once: the master
+	// keeps no pin state for executors.
+	if s := setsOf(hb.GetGuards()); s.Persisted != nil || s.Lineage != nil || s.Gone != nil {
+		t.Errorf("held files classified as guarded: %+v", s)
+	}
+	setPin("/pinned", false)
+	hb, err = tm.ex.Heartbeat(ctx, &sluicepb.HeartbeatRequest{ExecutorId: e.id, HeldFileIds: held})
+	if err != nil || hb.GetGuards() != nil {
+		t.Fatalf("answer after unpin: %v %v", hb.GetGuards(), err)
+	}
+}

@@ -340,8 +340,14 @@ type HeartbeatRequest struct {
 	// more files reports the rest, in rotation, on later heartbeats. The master answers in
 	// HeartbeatResponse.guards; the master keeps no state about guards.
 	GuardedFileIds []uint64 `protobuf:"varint,6,rep,packed,name=guarded_file_ids,json=guardedFileIds,proto3" json:"guarded_file_ids,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// held_file_ids are files of which the executor holds blocks, of any kind (guarded,
+	// cached from the UFS, replicas), so that it learns which are pinned: a pin or unpin
+	// (SetAttribute pinned) reaches executors that already hold the file's blocks, and a
+	// restarted executor relearns its pins. Deduplicated, at most 8192 per heartbeat, in
+	// rotation like guarded_file_ids. The master answers in GuardAnswer.pinned_file_ids.
+	HeldFileIds   []uint64 `protobuf:"varint,7,rep,packed,name=held_file_ids,json=heldFileIds,proto3" json:"held_file_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -412,6 +418,13 @@ func (x *HeartbeatRequest) GetPersistingFileIds() []uint64 {
 func (x *HeartbeatRequest) GetGuardedFileIds() []uint64 {
 	if x != nil {
 		return x.GuardedFileIds
+	}
+	return nil
+}
+
+func (x *HeartbeatRequest) GetHeldFileIds() []uint64 {
+	if x != nil {
+		return x.HeldFileIds
 	}
 	return nil
 }
@@ -667,9 +680,10 @@ func (x *HeartbeatResponse) GetGuards() *GuardAnswer {
 	return nil
 }
 
-// GuardAnswer tells an executor which of the files it guards no longer need it. Each list
-// is a subset of the guarded_file_ids asked about; files in none of them (not persisted,
-// still being written, …) stay guarded.
+// GuardAnswer tells an executor which of the files it guards no longer need it, and which
+// of the files it holds are pinned. The first three lists are subsets of the
+// guarded_file_ids asked about; files in none of them (not persisted, still being written,
+// …) stay guarded. pinned_file_ids is a subset of held_file_ids.
 type GuardAnswer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// persisted_file_ids are PERSISTED: the UFS holds a copy, so their blocks may be evicted
@@ -681,7 +695,11 @@ type GuardAnswer struct {
 	LineageFileIds []uint64 `protobuf:"varint,2,rep,packed,name=lineage_file_ids,json=lineageFileIds,proto3" json:"lineage_file_ids,omitempty"`
 	// gone_file_ids no longer exist. The executor stops guarding their blocks; deleting
 	// them is left to REMOVE_BLOCKS and registration, which already handle deletions.
-	GoneFileIds   []uint64 `protobuf:"varint,3,rep,packed,name=gone_file_ids,json=goneFileIds,proto3" json:"gone_file_ids,omitempty"`
+	GoneFileIds []uint64 `protobuf:"varint,3,rep,packed,name=gone_file_ids,json=goneFileIds,proto3" json:"gone_file_ids,omitempty"`
+	// pinned_file_ids are the files of HeartbeatRequest.held_file_ids that are pinned: the
+	// executor pins their blocks (never evicted) and unpins those of every other file of the
+	// sample, unless guarded. Empty (or no GuardAnswer at all) means none of them is pinned.
+	PinnedFileIds []uint64 `protobuf:"varint,4,rep,packed,name=pinned_file_ids,json=pinnedFileIds,proto3" json:"pinned_file_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +751,13 @@ func (x *GuardAnswer) GetLineageFileIds() []uint64 {
 func (x *GuardAnswer) GetGoneFileIds() []uint64 {
 	if x != nil {
 		return x.GoneFileIds
+	}
+	return nil
+}
+
+func (x *GuardAnswer) GetPinnedFileIds() []uint64 {
+	if x != nil {
+		return x.PinnedFileIds
 	}
 	return nil
 }
@@ -1041,7 +1066,7 @@ const file_executor_master_proto_rawDesc = "" +
 	"\x15heartbeat_interval_ms\x18\x03 \x01(\x03R\x13heartbeatIntervalMs\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x04 \x01(\tR\tclusterId\x12.\n" +
-	"\x06guards\x18\x05 \x01(\v2\x16.sluice.v1.GuardAnswerR\x06guards\"\xa0\x02\n" +
+	"\x06guards\x18\x05 \x01(\v2\x16.sluice.v1.GuardAnswerR\x06guards\"\xc4\x02\n" +
 	"\x10HeartbeatRequest\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\x04R\n" +
 	"executorId\x12*\n" +
@@ -1049,7 +1074,8 @@ const file_executor_master_proto_rawDesc = "" +
 	"\fadded_blocks\x18\x03 \x03(\v2\x16.sluice.v1.StoredBlockR\vaddedBlocks\x12*\n" +
 	"\x11removed_block_ids\x18\x04 \x03(\x04R\x0fremovedBlockIds\x12.\n" +
 	"\x13persisting_file_ids\x18\x05 \x03(\x04R\x11persistingFileIds\x12(\n" +
-	"\x10guarded_file_ids\x18\x06 \x03(\x04R\x0eguardedFileIds\"\xa6\x02\n" +
+	"\x10guarded_file_ids\x18\x06 \x03(\x04R\x0eguardedFileIds\x12\"\n" +
+	"\rheld_file_ids\x18\a \x03(\x04R\vheldFileIds\"\xa6\x02\n" +
 	"\vPersistFile\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12$\n" +
@@ -1069,11 +1095,12 @@ const file_executor_master_proto_rawDesc = "" +
 	"\rpersist_files\x18\x03 \x03(\v2\x16.sluice.v1.PersistFileR\fpersistFiles\"{\n" +
 	"\x11HeartbeatResponse\x126\n" +
 	"\bcommands\x18\x01 \x03(\v2\x1a.sluice.v1.ExecutorCommandR\bcommands\x12.\n" +
-	"\x06guards\x18\x02 \x01(\v2\x16.sluice.v1.GuardAnswerR\x06guards\"\x89\x01\n" +
+	"\x06guards\x18\x02 \x01(\v2\x16.sluice.v1.GuardAnswerR\x06guards\"\xb1\x01\n" +
 	"\vGuardAnswer\x12,\n" +
 	"\x12persisted_file_ids\x18\x01 \x03(\x04R\x10persistedFileIds\x12(\n" +
 	"\x10lineage_file_ids\x18\x02 \x03(\x04R\x0elineageFileIds\x12\"\n" +
-	"\rgone_file_ids\x18\x03 \x03(\x04R\vgoneFileIds\"\x94\x01\n" +
+	"\rgone_file_ids\x18\x03 \x03(\x04R\vgoneFileIds\x12&\n" +
+	"\x0fpinned_file_ids\x18\x04 \x03(\x04R\rpinnedFileIds\"\x94\x01\n" +
 	"\x12CommitBlockRequest\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\x04R\n" +
 	"executorId\x12\x19\n" +

@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,61 @@ func TestCluster_GuardsUnpersistedData(t *testing.T) {
 			checkState("/keep/cached.bin", notPersisted, cached)
 			checkState("/keep/deep/p.bin", persisted, p)
 		})
+	}
+}
+
+// TestCluster_PinReachesExecutor: `fs pin` of a persisted file whose block an executor
+// already caches pins that block there (the heartbeat's pin answer), so filling the tier
+// with other persisted files evicts them, never it.
+func TestCluster_PinReachesExecutor(t *testing.T) {
+	const tier, block = 4 << 20, 1 << 20
+	c := New(t, Config{Executors: 1, MemSize: tier, BlockSize: block, HeartbeatInterval: 20 * time.Millisecond})
+	cl := c.Client(t)
+	pinnedData := payload(block, 10)
+	if err := putSized(t, cl, "/pin/kept.bin", client.WriteCacheThrough, pinnedData); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := cl.Stat(t.Context(), "/pin/kept.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := sluicepb.NewBlockID(fi.FileID, 0)
+	ex := c.Executor(holder(t, c, cl, "/pin/kept.bin"))
+	// Persisted, hence unguarded: evictable until the pin arrives.
+	c.waitFor(30*time.Second, "persisted block unguarded", func() bool {
+		held, pinned := ex.BlockPinned(blk)
+		return held && !pinned
+	})
+
+	if _, err := cl.Pin(t.Context(), "/pin/kept.bin", false); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(30*time.Second, "pin reaches the executor", func() bool {
+		_, pinned := ex.BlockPinned(blk)
+		return pinned
+	})
+
+	// Twice the tier of other persisted files: every evictable block goes at least once.
+	for i := range 2 * tier / block {
+		path := fmt.Sprintf("/fill/%d.bin", i)
+		data := payload(block, uint64(100+i))
+		var last error
+		if !poll(30*time.Second, func() bool {
+			last = putSized(t, cl, path, client.WriteCacheThrough, data)
+			return last == nil
+		}) {
+			t.Fatalf("write %s: %v", path, last)
+		}
+	}
+	if held, pinned := ex.BlockPinned(blk); !held || !pinned {
+		t.Fatalf("pinned file's block: held %v, pinned %v; want held and pinned", held, pinned)
+	}
+	if got := holder(t, c, cl, "/pin/kept.bin"); c.Executor(got) != ex {
+		t.Errorf("pinned file located on executor %d", got)
+	}
+	stats := cl.Stats()
+	mustGet(t, cl, "/pin/kept.bin", client.ReadNoCache, pinnedData)
+	if d := cl.Stats().BytesReadUFS - stats.BytesReadUFS; d != 0 {
+		t.Errorf("reading the pinned file read %d bytes from the UFS, want 0", d)
 	}
 }
