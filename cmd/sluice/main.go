@@ -73,6 +73,7 @@ func commands() []*cli.Command {
 		masterCommand(),
 		executorCommand(),
 		localCommand(),
+		frameworkCommand(),
 	}
 }
 
