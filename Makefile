@@ -2,7 +2,7 @@
 GO ?= go
 SHELL := bash
 
-.PHONY: all build test bench vet proto clean
+.PHONY: all build test bench vet proto clean nomad-dev
 
 all: build
 
@@ -10,10 +10,15 @@ build:
 	$(GO) build ./...
 	$(GO) build -o bin/sluice ./cmd/sluice
 
-# Installs what the tests need (MinIO built from the Go module proxy into a cache folder
-# outside the module), then go vet and go test -race over everything.
+# Installs what the tests need (MinIO and Nomad built from the Go module proxy into a cache
+# folder outside the module), then go vet and go test -race over everything.
 test:
 	./scripts/test.sh
+
+# Runs the loopback-only Nomad dev agent the tests use (scripts/nomad-dev.hcl, fixed ports
+# 14646-14648) in the foreground, for trying `sluice framework nomad` by hand. Ctrl-C stops it.
+nomad-dev:
+	"$$(. scripts/tools.sh && ensure_nomad)" agent -dev -bind 127.0.0.1 -config scripts/nomad-dev.hcl
 
 vet:
 	$(GO) vet ./...

@@ -16,5 +16,15 @@ else
 	echo "make test: could not build MinIO; the S3 tests will skip" >&2
 fi
 
+if nomad=$(ensure_nomad); then
+	export SLUICE_NOMAD_BIN="$nomad"
+	echo "nomad: $nomad"
+elif [ "${CI:-}" = "true" ]; then
+	echo "make test: could not build Nomad (needed by the Nomad tests)" >&2
+	exit 1
+else
+	echo "make test: could not build Nomad; the Nomad tests will skip" >&2
+fi
+
 go vet ./...
 go test -race -timeout 30m ${TESTFLAGS:-} ./...
