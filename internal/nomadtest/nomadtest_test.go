@@ -1,0 +1,112 @@
+package nomadtest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+func TestStart_LeaderAndNode(t *testing.T) {
+	a := Start(t)
+	if !strings.HasPrefix(a.Addr(), "http://127.0.0.1:") {
+		t.Errorf("Addr() = %q, want a loopback HTTP address", a.Addr())
+	}
+	c := a.API(t)
+	leader, err := c.Status().Leader()
+	if err != nil || !strings.HasPrefix(leader, "127.0.0.1:") {
+		t.Errorf("Leader() = %q, %v; want a loopback leader", leader, err)
+	}
+	n, _, err := c.Nodes().Info(a.NodeID(), nil)
+	if err != nil {
+		t.Fatalf("node %s: %v", a.NodeID(), err)
+	}
+	if n.Status != api.NodeStatusReady || n.Attributes["unique.network.ip-address"] != "127.0.0.1" {
+		t.Errorf("node status %q address %q, want ready on 127.0.0.1", n.Status, n.Attributes["unique.network.ip-address"])
+	}
+	// The denylist keeps the cloud fingerprinters from probing metadata addresses.
+	for k := range n.Attributes {
+		if strings.HasPrefix(k, "platform.aws") || strings.HasPrefix(k, "platform.gce") || strings.HasPrefix(k, "consul.") {
+			t.Errorf("node attribute %s: a denied fingerprinter ran", k)
+		}
+	}
+}
+
+func TestFindBinary_EnvWins(t *testing.T) {
+	t.Setenv("SLUICE_NOMAD_BIN", "/nonexistent/nomad")
+	if p, err := findBinary(); err == nil {
+		t.Fatalf("findBinary() = %q, nil; want an error for a missing SLUICE_NOMAD_BIN", p)
+	}
+}
+
+func TestFindBinary_Cache(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("SLUICE_NOMAD_BIN", "")
+	t.Setenv("SLUICE_CACHE", dir)
+	t.Setenv("PATH", t.TempDir())
+	if p, err := findBinary(); err == nil {
+		t.Fatalf("findBinary() = %q, nil in an empty cache; want an error", p)
+	}
+	bin := filepath.Join(dir, "nomad-"+Version, "bin", "nomad")
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := findBinary(); err != nil || p != bin {
+		t.Fatalf("findBinary() = %q, %v; want %q", p, err, bin)
+	}
+}
+
+func TestFindConfig(t *testing.T) {
+	p, err := findConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`bind_addr            = "127.0.0.1"`, "fingerprint.denylist", "env_aws", "disable_update_check = true"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %q", p, want)
+		}
+	}
+}
+
+func TestPortsHCL(t *testing.T) {
+	got := portsHCL([]int{1001, 1002, 1003}, 2)
+	for _, want := range []string{"http = 1001", "rpc  = 1002", "serf = 1003", "min_dynamic_port = 20800", "max_dynamic_port = 21199"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("portsHCL lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	for in, want := range map[string]string{
+		`/tmp/a\040b`: "/tmp/a b",
+		`/plain`:      "/plain",
+		`/tail\04`:    `/tail\04`,
+	} {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRemoveUnlessMounted_PlainDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "x")
+	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeUnlessMounted(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s still exists: %v", dir, err)
+	}
+}
