@@ -1,5 +1,6 @@
 // Package nomad is the scheduler.Backend that runs Sluice masters, executors and lineage
 // jobs on a Nomad cluster through its HTTP API (github.com/hashicorp/nomad/api).
 //
-// The Nomad issue builds it.
+// Config says how to reach the cluster (address, ACL token, region, namespace, TLS) and
+// how tasks run (job prefix, driver); NewAPIClient turns it into an *api.Client.
 package nomad
