@@ -112,6 +112,10 @@ const (
 	EventType_EVENT_TYPE_JOB_FAILED EventType = 5
 	// EVENT_TYPE_JOB_KILLED: a job task was killed on request.
 	EventType_EVENT_TYPE_JOB_KILLED EventType = 6
+	// EVENT_TYPE_STREAM_STARTED is the first message of every WatchEvents stream, sent at
+	// once, before any replayed event: not an event but the stream's position. Its seq is
+	// that of the last event before the stream's first (0 if none), its epoch the server's.
+	EventType_EVENT_TYPE_STREAM_STARTED EventType = 7
 )
 
 // Enum value maps for EventType.
@@ -124,6 +128,7 @@ var (
 		4: "EVENT_TYPE_JOB_FINISHED",
 		5: "EVENT_TYPE_JOB_FAILED",
 		6: "EVENT_TYPE_JOB_KILLED",
+		7: "EVENT_TYPE_STREAM_STARTED",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":      0,
@@ -133,6 +138,7 @@ var (
 		"EVENT_TYPE_JOB_FINISHED":     4,
 		"EVENT_TYPE_JOB_FAILED":       5,
 		"EVENT_TYPE_JOB_KILLED":       6,
+		"EVENT_TYPE_STREAM_STARTED":   7,
 	}
 )
 
@@ -413,7 +419,9 @@ type TaskStatus struct {
 	// end_time_ms is when it ended, in Unix milliseconds; 0 while running.
 	EndTimeMs int64 `protobuf:"varint,9,opt,name=end_time_ms,json=endTimeMs,proto3" json:"end_time_ms,omitempty"`
 	// log_tail holds the last lines of the task's output, when the backend keeps them.
-	LogTail       string `protobuf:"bytes,10,opt,name=log_tail,json=logTail,proto3" json:"log_tail,omitempty"`
+	LogTail string `protobuf:"bytes,10,opt,name=log_tail,json=logTail,proto3" json:"log_tail,omitempty"`
+	// log_path is the file on host holding the task's output, when the backend writes one.
+	LogPath       string `protobuf:"bytes,11,opt,name=log_path,json=logPath,proto3" json:"log_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -514,6 +522,13 @@ func (x *TaskStatus) GetEndTimeMs() int64 {
 func (x *TaskStatus) GetLogTail() string {
 	if x != nil {
 		return x.LogTail
+	}
+	return ""
+}
+
+func (x *TaskStatus) GetLogPath() string {
+	if x != nil {
+		return x.LogPath
 	}
 	return ""
 }
@@ -853,7 +868,13 @@ type WatchEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// since_seq resumes after the event with this sequence number (events the scheduler
 	// still remembers are replayed); 0 means from now on.
-	SinceSeq      uint64 `protobuf:"varint,1,opt,name=since_seq,json=sinceSeq,proto3" json:"since_seq,omitempty"`
+	SinceSeq uint64 `protobuf:"varint,1,opt,name=since_seq,json=sinceSeq,proto3" json:"since_seq,omitempty"`
+	// epoch, when set, is the epoch (see SchedulerEvent.epoch) that since_seq counts in.
+	// When it is not the server's (the scheduler process restarted) or the server no
+	// longer remembers every event after since_seq, the call fails with OUT_OF_RANGE: the
+	// caller may have missed events and must re-read the state (JobStatus, ListExecutors)
+	// before watching again from now on.
+	Epoch         string `protobuf:"bytes,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -895,6 +916,13 @@ func (x *WatchEventsRequest) GetSinceSeq() uint64 {
 	return 0
 }
 
+func (x *WatchEventsRequest) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
+}
+
 // SchedulerEvent is one executor or job event.
 type SchedulerEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -917,7 +945,16 @@ type SchedulerEvent struct {
 	// exit_code is the exit status for JOB_FINISHED and JOB_FAILED (-1 when lost).
 	ExitCode int32 `protobuf:"varint,9,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
 	// reason explains the event ("exit status 2", "node lost", "OOM killed" …).
-	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	// epoch identifies the scheduler process that numbered seq: seq numbers start again
+	// from 1 in a new epoch.
+	Epoch string `protobuf:"bytes,11,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// log_path is the file on host holding a job task's output (job end events), when the
+	// backend writes one.
+	LogPath string `protobuf:"bytes,12,opt,name=log_path,json=logPath,proto3" json:"log_path,omitempty"`
+	// log_tail holds the last lines of a job task's output (job end events), when the
+	// backend keeps them.
+	LogTail       string `protobuf:"bytes,13,opt,name=log_tail,json=logTail,proto3" json:"log_tail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1022,6 +1059,27 @@ func (x *SchedulerEvent) GetReason() string {
 	return ""
 }
 
+func (x *SchedulerEvent) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
+}
+
+func (x *SchedulerEvent) GetLogPath() string {
+	if x != nil {
+		return x.LogPath
+	}
+	return ""
+}
+
+func (x *SchedulerEvent) GetLogTail() string {
+	if x != nil {
+		return x.LogTail
+	}
+	return ""
+}
+
 var File_framework_proto protoreflect.FileDescriptor
 
 const file_framework_proto_rawDesc = "" +
@@ -1047,7 +1105,7 @@ const file_framework_proto_rawDesc = "" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\"B\n" +
 	"\x10JobStatusRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x15\n" +
-	"\x06job_id\x18\x02 \x01(\tR\x05jobId\"\xac\x02\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\"\xc7\x02\n" +
 	"\n" +
 	"TaskStatus\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x15\n" +
@@ -1060,7 +1118,8 @@ const file_framework_proto_rawDesc = "" +
 	"\rstart_time_ms\x18\b \x01(\x03R\vstartTimeMs\x12\x1e\n" +
 	"\vend_time_ms\x18\t \x01(\x03R\tendTimeMs\x12\x19\n" +
 	"\blog_tail\x18\n" +
-	" \x01(\tR\alogTail\"B\n" +
+	" \x01(\tR\alogTail\x12\x19\n" +
+	"\blog_path\x18\v \x01(\tR\alogPath\"B\n" +
 	"\x11JobStatusResponse\x12-\n" +
 	"\x06status\x18\x01 \x01(\v2\x15.sluice.v1.TaskStatusR\x06status\"D\n" +
 	"\x12KillJobTaskRequest\x12\x17\n" +
@@ -1079,9 +1138,10 @@ const file_framework_proto_rawDesc = "" +
 	"\rstart_time_ms\x18\a \x01(\x03R\vstartTimeMs\x12\x1a\n" +
 	"\brestarts\x18\b \x01(\x05R\brestarts\"R\n" +
 	"\x19ListExecutorTasksResponse\x125\n" +
-	"\texecutors\x18\x01 \x03(\v2\x17.sluice.v1.ExecutorTaskR\texecutors\"1\n" +
+	"\texecutors\x18\x01 \x03(\v2\x17.sluice.v1.ExecutorTaskR\texecutors\"G\n" +
 	"\x12WatchEventsRequest\x12\x1b\n" +
-	"\tsince_seq\x18\x01 \x01(\x04R\bsinceSeq\"\xa3\x02\n" +
+	"\tsince_seq\x18\x01 \x01(\x04R\bsinceSeq\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\tR\x05epoch\"\xef\x02\n" +
 	"\x0eSchedulerEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x17\n" +
 	"\atime_ms\x18\x02 \x01(\x03R\x06timeMs\x12(\n" +
@@ -1093,7 +1153,10 @@ const file_framework_proto_rawDesc = "" +
 	"\x10executor_address\x18\b \x01(\tR\x0fexecutorAddress\x12\x1b\n" +
 	"\texit_code\x18\t \x01(\x05R\bexitCode\x12\x16\n" +
 	"\x06reason\x18\n" +
-	" \x01(\tR\x06reason*\xb3\x01\n" +
+	" \x01(\tR\x06reason\x12\x14\n" +
+	"\x05epoch\x18\v \x01(\tR\x05epoch\x12\x19\n" +
+	"\blog_path\x18\f \x01(\tR\alogPath\x12\x19\n" +
+	"\blog_tail\x18\r \x01(\tR\alogTail*\xb3\x01\n" +
 	"\tTaskState\x12\x1a\n" +
 	"\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TASK_STATE_PENDING\x10\x01\x12\x16\n" +
@@ -1101,7 +1164,7 @@ const file_framework_proto_rawDesc = "" +
 	"\x13TASK_STATE_FINISHED\x10\x03\x12\x15\n" +
 	"\x11TASK_STATE_FAILED\x10\x04\x12\x15\n" +
 	"\x11TASK_STATE_KILLED\x10\x05\x12\x13\n" +
-	"\x0fTASK_STATE_LOST\x10\x06*\xd5\x01\n" +
+	"\x0fTASK_STATE_LOST\x10\x06*\xf4\x01\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bEVENT_TYPE_EXECUTOR_RUNNING\x10\x01\x12\x1c\n" +
@@ -1109,7 +1172,8 @@ const file_framework_proto_rawDesc = "" +
 	"\x16EVENT_TYPE_JOB_RUNNING\x10\x03\x12\x1b\n" +
 	"\x17EVENT_TYPE_JOB_FINISHED\x10\x04\x12\x19\n" +
 	"\x15EVENT_TYPE_JOB_FAILED\x10\x05\x12\x19\n" +
-	"\x15EVENT_TYPE_JOB_KILLED\x10\x062\x95\x03\n" +
+	"\x15EVENT_TYPE_JOB_KILLED\x10\x06\x12\x1d\n" +
+	"\x19EVENT_TYPE_STREAM_STARTED\x10\a2\x95\x03\n" +
 	"\x12FrameworkScheduler\x12F\n" +
 	"\tLaunchJob\x12\x1b.sluice.v1.LaunchJobRequest\x1a\x1c.sluice.v1.LaunchJobResponse\x12F\n" +
 	"\tJobStatus\x12\x1b.sluice.v1.JobStatusRequest\x1a\x1c.sluice.v1.JobStatusResponse\x12H\n" +
