@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/sluicedata/sluice/api/sluicepb"
 )
 
@@ -132,15 +130,4 @@ func (l *eventLog) follow(ctx context.Context, seq uint64, send func(*sluicepb.S
 			return nil
 		}
 	}
-}
-
-// snapshot returns copies of the remembered events (tests and debugging).
-func (l *eventLog) snapshot() []*sluicepb.SchedulerEvent {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]*sluicepb.SchedulerEvent, len(l.events))
-	for i, ev := range l.events {
-		out[i] = proto.Clone(ev).(*sluicepb.SchedulerEvent)
-	}
-	return out
 }

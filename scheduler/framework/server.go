@@ -147,10 +147,11 @@ func (s *Server) Register(g *grpc.Server) {
 func (s *Server) Epoch() string { return s.events.epoch }
 
 // Run converts the Scheduler's job events and the ExecutorSource's executor events into
-// numbered events until ctx ends (nil). It returns an error wrapping scheduler.ErrClosed
-// if the Scheduler or the source stops first. LaunchJob is refused (Unavailable) before
-// Run and after it returns; WatchEvents streams end when it returns. Run may be called
-// once.
+// numbered events until ctx ends or the Scheduler stops (its Run returned, which tells
+// why), and returns nil then. It returns an error wrapping scheduler.ErrClosed if a
+// ServerConfig.Executors source closes its channel before ctx ends. LaunchJob is refused
+// (Unavailable) before Run and after it returns; WatchEvents streams end when it
+// returns. Run may be called once.
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.phase != phaseNew {
@@ -179,26 +180,26 @@ func (s *Server) Run(ctx context.Context) error {
 			return nil
 		case ev, ok := <-jobs:
 			if !ok {
-				return s.sourceEnded(ctx, "scheduler")
+				s.log.Info("framework_server_stopped", "reason", "scheduler stopped")
+				return nil
 			}
 			s.jobEvent(ctx, ev)
 		case ee, ok := <-execs:
-			if !ok {
-				return s.sourceEnded(ctx, "executor source")
+			switch {
+			case ok:
+				s.executorEvent(ctx, ee)
+			case ctx.Err() != nil:
+				return nil
+			case s.cfg.Executors == nil:
+				// SchedulerExecutors ends with the Scheduler, whose subscription ends too.
+				execs = nil
+			default:
+				return fmt.Errorf("framework server: executor source stopped: %w", scheduler.ErrClosed)
 			}
-			s.executorEvent(ctx, ee)
 		case <-s.kick:
 			s.flushEarly(ctx)
 		}
 	}
-}
-
-// sourceEnded is Run's answer when one of its channels closes: nil if ctx ended too.
-func (s *Server) sourceEnded(ctx context.Context, what string) error {
-	if ctx.Err() != nil {
-		return nil
-	}
-	return fmt.Errorf("framework server: %s stopped: %w", what, scheduler.ErrClosed)
 }
 
 // Serve serves the service on lis and runs Run until ctx ends; then it stops the gRPC
