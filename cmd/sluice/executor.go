@@ -53,6 +53,7 @@ func executorCommand() *cli.Command {
 		&cli.DurationFlag{Name: "heartbeat-interval", Value: def.HeartbeatInterval, Usage: "time between heartbeats until the master sets it"},
 		&cli.IntFlag{Name: "persist-concurrency", Value: def.PersistConcurrency, Usage: "persist tasks run at once"},
 		&cli.StringFlag{Name: taskIDFlagName, Usage: "framework scheduler task `ID` (set by the scheduler through SLUICE_TASK_ID)"},
+		mesosFlag(),
 		logLevelFlag("info"),
 	)
 	return &cli.Command{
@@ -60,7 +61,10 @@ func executorCommand() *cli.Command {
 		Usage: "run a storage executor (block tiers, block service, persists)",
 		Description: `Serves blocks from its tiers on --rpc-addr, registers with the masters (--master)
 and heartbeats to the leader. Executors of one host need distinct ports and tier
-directories.`,
+directories.
+
+Started by a Mesos agent (or with --mesos), it is a Mesos custom executor: it runs the
+storage executor as its task, with the task's ports and ID, and reports it to the agent.`,
 		Flags:  flags,
 		Action: runExecutor,
 	}
@@ -70,6 +74,11 @@ func runExecutor(c *cli.Context) error {
 	log, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {
 		return err
+	}
+	if mesosMode(c) {
+		ctx, stop := signalContext(c.Context)
+		defer stop()
+		return runMesosExecutor(ctx, c, log)
 	}
 	cfg, err := executorConfig(c)
 	if err != nil {
