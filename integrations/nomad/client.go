@@ -54,6 +54,9 @@ type Config struct {
 	JobPrefix string
 	// Driver is the task driver of jobs: DriverRawExec or DriverExec.
 	Driver string
+	// KillTimeout is how long Nomad waits after SIGTERM before it kills a task's
+	// processes with SIGKILL; zero means 5 s.
+	KillTimeout time.Duration
 	// Logger receives the backend's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -80,6 +83,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("job prefix %q: want 1-40 letters, digits, '-' or '_': %w", c.JobPrefix, ErrInvalidConfig)
 	case c.Driver != DriverRawExec && c.Driver != DriverExec:
 		return fmt.Errorf("driver %q: want %s or %s: %w", c.Driver, DriverRawExec, DriverExec, ErrInvalidConfig)
+	case c.KillTimeout < 0:
+		return fmt.Errorf("kill timeout %v < 0: %w", c.KillTimeout, ErrInvalidConfig)
 	case (c.ClientCert == "") != (c.ClientKey == ""):
 		return fmt.Errorf("client cert and key go together: %w", ErrInvalidConfig)
 	}
