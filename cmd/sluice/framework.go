@@ -12,6 +12,8 @@ func frameworkCommand() *cli.Command {
 		Description: "The framework scheduler launches Sluice masters and executors on a cluster\n" +
 			"manager, relaunches them when they are lost, and runs lineage jobs and recomputes\n" +
 			"as tasks of that cluster manager.",
-		Subcommands: []*cli.Command{},
+		Subcommands: []*cli.Command{
+			frameworkNomadCommand(),
+		},
 	}
 }
