@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"slices"
@@ -217,7 +218,7 @@ func (r *jobRunner) start(ctx context.Context, req launchRequest) (state.Job, er
 	taskID, err := r.l.LaunchJob(lctx, JobLaunch{
 		JobID: j.ID, Attempt: attempt, Name: cmp.Or(j.Name, "job-"+strconv.FormatUint(j.ID, 10)),
 		Command: j.Command, Env: m.jobEnv(j), WorkingDir: j.WorkingDir, CPU: j.CPU, MemMB: j.MemMB,
-		Priority: max(req.priority, j.Priority), Recompute: req.recompute,
+		Priority: max(req.priority, j.Priority), Recompute: req.recompute, PreferHosts: m.preferHosts(j.Inputs),
 	})
 	if err != nil {
 		err = fmt.Errorf("launch job %d: %w", j.ID, err)
@@ -443,6 +444,49 @@ func (m *Master) jobEnv(j state.Job) map[string]string {
 	env[envInputs] = strings.Join(j.Inputs, envPathSeparator)
 	env[envOutputs] = strings.Join(j.Outputs, envPathSeparator)
 	return env
+}
+
+// maxLocalityBlocks bounds the input blocks preferHosts looks at, so that a job over a
+// huge tree does not hold up the launches.
+const maxLocalityBlocks = 1 << 16
+
+// preferHosts lists the hosts of the live executors holding blocks of the files at or
+// under inputs, the one holding the most bytes first (ties by name): JobLaunch's
+// locality hint.
+func (m *Master) preferHosts(inputs []string) []string {
+	v := m.st.View()
+	bytes := make(map[string]int64)
+	hostOf := make(map[uint64]string) // executor ID → host, "" when lost or unknown
+	budget := maxLocalityBlocks
+	for _, p := range inputs {
+		_ = v.Walk(p, func(in state.Inode) error {
+			if in.Directory || !in.Complete {
+				return nil
+			}
+			for i, id := range in.BlockIDs() {
+				if budget--; budget < 0 {
+					return fs.SkipAll
+				}
+				for _, loc := range m.blocks.locations(id) {
+					h, ok := hostOf[loc.executorID]
+					if !ok {
+						if info, found := m.blocks.executorInfo(loc.executorID); found &&
+							info.GetState() != sluicepb.ExecutorState_EXECUTOR_STATE_LOST {
+							h = info.GetHost()
+						}
+						hostOf[loc.executorID] = h
+					}
+					if h != "" {
+						bytes[h] += blockLen(in, i)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	hosts := slices.Collect(maps.Keys(bytes))
+	slices.SortFunc(hosts, func(a, b string) int { return cmp.Or(cmp.Compare(bytes[b], bytes[a]), cmp.Compare(a, b)) })
+	return hosts
 }
 
 // masterAddrs lists the gRPC addresses of every master, this one first.

@@ -8,8 +8,8 @@ import (
 
 // JobLauncher runs lineage jobs on the framework scheduler. The master declares it and
 // never imports the scheduler: cmd/sluice adapts *scheduler.Scheduler to it in local
-// mode (and a FrameworkScheduler gRPC client will, for separate processes). All methods
-// are safe for concurrent use.
+// mode, and FrameworkLauncher is a FrameworkScheduler gRPC client, for a framework
+// scheduler in another process. All methods are safe for concurrent use.
 type JobLauncher interface {
 	// LaunchJob starts one run of a job and returns its task ID, unique for the
 	// launcher's life. Returning does not mean the job runs: JobEvents says so.
@@ -51,6 +51,9 @@ type JobLaunch struct {
 	Priority int
 	// Recompute tells that the run rebuilds lost outputs.
 	Recompute bool
+	// PreferHosts are the hosts of the live executors holding the job's inputs, the one
+	// holding the most bytes first: a placement hint (scheduler.Task.PreferNodes).
+	PreferHosts []string
 }
 
 // JobTaskState is the state of a job task on the framework scheduler.
