@@ -171,7 +171,7 @@ func resourcesFor(r scheduler.Resources, mhzPerCore int) *api.Resources {
 // next one, never under 50.
 func affinitiesFor(nodes []string) []*api.Affinity {
 	var out []*api.Affinity
-	for i, n := range nodes {
+	for _, n := range nodes {
 		if n == "" {
 			continue
 		}
@@ -179,7 +179,7 @@ func affinitiesFor(nodes []string) []*api.Affinity {
 			LTarget: "${node.unique.id}",
 			Operand: "=",
 			RTarget: n,
-			Weight:  ptr(int8(max(100-10*i, 50))),
+			Weight:  ptr(int8(max(100-10*len(out), 50))),
 		})
 	}
 	return out
