@@ -46,7 +46,7 @@ func envName(flag string) string {
 // no automatic SLUICE_* variable, so that an exported SLUICE_FORCE can never change what
 // `fs rm` does, nor SLUICE_MEM what `job submit` reserves; flags that name their
 // variables themselves (the shared --master) keep them.
-var perInvocation = map[string]bool{"fs": true, "job": true, "lineage": true, "checkpoint": true}
+var perInvocation = map[string]bool{"fs": true, "job": true, "lineage": true, "checkpoint": true, "bench": true}
 
 // withEnv gives every flag of cmds (recursively) its SLUICE_* environment variable,
 // unless the flag already names its own or its command group is perInvocation.

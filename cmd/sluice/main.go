@@ -74,6 +74,7 @@ func commands() []*cli.Command {
 		executorCommand(),
 		localCommand(),
 		frameworkCommand(),
+		benchCommand(),
 	}
 }
 

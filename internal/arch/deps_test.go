@@ -39,6 +39,8 @@ var rules = []struct {
 	// Test harnesses may wire anything but the command.
 	{"internal/...", nil},
 	{"internal/testcluster/...", []string{"api/...", "blocks/...", "ufs/...", "lineage", "recompute", "scheduler/...", "master/...", "executor/...", "client/...", "internal/miniotest"}},
+	// The measurements of `sluice bench` drive a cluster through the client SDK.
+	{"internal/bench/...", []string{"api/...", "client/...", "ufs/..."}},
 	{"cmd/...", []string{"..."}},
 }
 
