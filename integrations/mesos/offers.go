@@ -305,19 +305,25 @@ func takeScalar(av []avail, name string, amount float64) ([]mesosv1.Resource, bo
 	return nil, false
 }
 
-// takePort takes the lowest port of the first port ranges of av (reserved first) and
-// returns it as a resource of its own.
+// takePort takes the lowest port of av, reserved ports first, and returns it as a
+// resource of its own.
 func takePort(av []avail) (mesosv1.Resource, uint64, bool) {
-	for i := range av {
-		a := &av[i]
+	best := -1
+	for i, a := range av {
 		if a.meta.Name != resPorts || len(a.ranges) == 0 {
 			continue
 		}
-		p := a.ranges[0].Begin
-		a.ranges = a.ranges.Remove(mesosv1.Value_Range{Begin: p, End: p})
-		r := a.meta
-		r.Ranges = &mesosv1.Value_Ranges{Range: []mesosv1.Value_Range{{Begin: p, End: p}}}
-		return r, p, true
+		if best < 0 || (a.reserved == av[best].reserved && a.ranges[0].Begin < av[best].ranges[0].Begin) {
+			best = i
+		}
 	}
-	return mesosv1.Resource{}, 0, false
+	if best < 0 {
+		return mesosv1.Resource{}, 0, false
+	}
+	a := &av[best]
+	p := a.ranges[0].Begin
+	a.ranges = a.ranges.Remove(mesosv1.Value_Range{Begin: p, End: p})
+	r := a.meta
+	r.Ranges = &mesosv1.Value_Ranges{Range: []mesosv1.Value_Range{{Begin: p, End: p}}}
+	return r, p, true
 }
