@@ -447,13 +447,15 @@ func (d Deployment) memDir() string {
 }
 
 // executorArgs are the arguments of `sluice executor` in the executor task. The masters
-// come from SLUICE_MASTER (the template).
+// come from SLUICE_MASTER (the template). The advertised host is the node's address,
+// which is also the Host of the Backend's nodes: the master's preferred hosts for a job
+// (those of its inputs' executors) then name nodes.
 func (d Deployment) executorArgs() []string {
 	return []string{
 		"executor",
 		"--rpc-addr", "${NOMAD_ADDR_rpc}",
 		"--http-addr", "${NOMAD_ADDR_http}",
-		"--advertise-host", "${attr.unique.hostname}",
+		"--advertise-host", "${NOMAD_IP_rpc}",
 		"--task-id", "${NOMAD_ALLOC_ID}",
 		"--mem-dir", d.memDir(),
 		"--mem-size", strconv.FormatInt(d.MemTierSize, 10),
