@@ -14,6 +14,7 @@ func frameworkCommand() *cli.Command {
 			"as tasks of that cluster manager.",
 		Subcommands: []*cli.Command{
 			frameworkNomadCommand(),
+			frameworkMesosCommand(),
 		},
 	}
 }
