@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 
 	"github.com/sluicedata/sluice/master"
 	"github.com/sluicedata/sluice/scheduler"
+	"github.com/sluicedata/sluice/scheduler/framework"
 )
 
 // schedJobLauncher runs the master's lineage jobs on the framework scheduler of this
@@ -23,18 +22,11 @@ type schedJobLauncher struct {
 
 var _ master.JobLauncher = (*schedJobLauncher)(nil)
 
-// Labels on job tasks, for backends that keep them (Nomad meta, Mesos labels).
-const (
-	labelJobID      = "sluice.job"
-	labelJobAttempt = "sluice.job_attempt"
-)
-
-// jobLogTail is how much of a job's log its end event carries.
-const jobLogTail = 4 << 10
-
-// LaunchJob launches one run of a job as a KindJob task.
+// LaunchJob launches one run of a job as a KindJob task, labelled as the
+// FrameworkScheduler server labels its jobs, on the nodes of the preferred hosts when
+// possible (framework.PreferNodes; a backend that cannot list its nodes gets no hint).
 func (l *schedJobLauncher) LaunchJob(ctx context.Context, jl master.JobLaunch) (string, error) {
-	id, err := l.sched.LaunchJob(ctx, scheduler.Task{
+	t := scheduler.Task{
 		Name:      jl.Name,
 		Kind:      scheduler.KindJob,
 		Command:   jl.Command,
@@ -43,10 +35,16 @@ func (l *schedJobLauncher) LaunchJob(ctx context.Context, jl master.JobLaunch) (
 		Resources: scheduler.Resources{CPU: jl.CPU, MemMB: jl.MemMB},
 		Priority:  jl.Priority,
 		Labels: map[string]string{
-			labelJobID:      strconv.FormatUint(jl.JobID, 10),
-			labelJobAttempt: strconv.Itoa(int(jl.Attempt)),
+			framework.LabelJobID:      strconv.FormatUint(jl.JobID, 10),
+			framework.LabelJobAttempt: strconv.Itoa(int(jl.Attempt)),
 		},
-	})
+	}
+	if len(jl.PreferHosts) > 0 {
+		if nodes, err := l.sched.Nodes(ctx); err == nil {
+			t.PreferNodes = framework.PreferNodes(nodes, jl.PreferHosts)
+		}
+	}
+	id, err := l.sched.LaunchJob(ctx, t)
 	return string(id), launcherErr(err)
 }
 
@@ -104,27 +102,8 @@ func (l *schedJobLauncher) addLog(ctx context.Context, je *master.JobEvent) {
 	}
 	je.LogPath = ts.LogPath
 	if je.State.Terminal() {
-		je.LogTail, _ = readTail(ts.LogPath, jobLogTail)
+		je.LogTail, _ = framework.LogTail(ts.LogPath, framework.LogTailBytes)
 	}
-}
-
-// readTail reads the last n bytes of a file.
-func readTail(path string, n int64) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	off := max(fi.Size()-n, 0)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, fi.Size()-off))
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	return string(b), nil
 }
 
 func taskState(s scheduler.State) master.JobTaskState {

@@ -4,16 +4,27 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/raft"
+	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/master"
 	"github.com/sluicedata/sluice/scheduler"
+	"github.com/sluicedata/sluice/scheduler/framework"
 	"github.com/sluicedata/sluice/scheduler/local"
+	"github.com/sluicedata/sluice/scheduler/schedulertest"
 )
 
 // runScheduler runs a scheduler with the local backend (no executors) until cleanup.
@@ -172,5 +183,176 @@ func TestLocal_Jobs(t *testing.T) {
 	lazy := wait(submit([]string{"/jobs/never"}, "true"))
 	if lazy.GetState() != sluicepb.JobState_JOB_STATE_FAILED || !strings.Contains(lazy.GetMessage(), "incomplete") {
 		t.Errorf("job that wrote nothing: %v", lazy)
+	}
+}
+
+// TestSchedJobLauncher_PreferHosts maps the master's preferred hosts to the nodes of the
+// backend (by host or ID, best first) and labels the task with its job and attempt.
+func TestSchedJobLauncher_PreferHosts(t *testing.T) {
+	fake := schedulertest.NewFakeBackend(schedulertest.FakeConfig{Nodes: []scheduler.Node{
+		{ID: "n1", Host: "alpha"}, {ID: "n2", Host: "beta"}}})
+	defer fake.Close()
+	cfg := scheduler.DefaultConfig()
+	cfg.Backend = fake
+	sched, err := scheduler.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- sched.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	l := &schedJobLauncher{sched: sched}
+	pollFor(t, "a launch", func() bool {
+		_, err := l.LaunchJob(ctx, master.JobLaunch{JobID: 9, Attempt: 2, Command: []string{"true"},
+			PreferHosts: []string{"beta", "elsewhere", "n1"}})
+		if err != nil && !errors.Is(err, scheduler.ErrNotRunning) {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
+	got := fake.Launches()[0].Task
+	if diff := cmp.Diff([]string{"n2", "n1"}, got.PreferNodes); diff != "" {
+		t.Errorf("PreferNodes (-want +got):\n%s", diff)
+	}
+	if got.Labels[framework.LabelJobID] != "9" || got.Labels[framework.LabelJobAttempt] != "2" {
+		t.Errorf("labels %v", got.Labels)
+	}
+}
+
+// TestJobLauncher_MasterWithFramework runs `sluice master --framework` (serveMaster)
+// against a FrameworkScheduler server on 127.0.0.1: a submitted job is launched there
+// and its end recorded, and an executor the framework scheduler loses is LOST on the
+// master at once (the heartbeat timeout is a minute).
+func TestJobLauncher_MasterWithFramework(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	fake := schedulertest.NewFakeBackend(schedulertest.FakeConfig{})
+	defer fake.Close()
+	scfg := scheduler.DefaultConfig()
+	scfg.Backend = fake
+	scfg.Executors = 1
+	scfg.ExecutorTask = func(int) scheduler.Task { return scheduler.Task{Command: []string{"sluice", "executor"}} }
+	sched, err := scheduler.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := framework.NewServer(framework.ServerConfig{Scheduler: sched, Backend: "fake", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwCtx, stopFramework := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopFramework()
+	wg.Go(func() { sched.Run(fwCtx) })
+	wg.Go(func() { srv.Serve(fwCtx, lis) })
+
+	dir := t.TempDir()
+	cfg := master.DefaultConfig()
+	cfg.RPCAddr, cfg.HTTPAddr = "127.0.0.1:0", ""
+	cfg.Journal.Dir = filepath.Join(dir, "journal")
+	_, transport := raft.NewInmemTransport("framework-test")
+	defer transport.Close()
+	cfg.Journal.Transport = transport
+	cfg.RootUFS = fileURI(filepath.Join(dir, "ufs"))
+	cfg.UFS = ufsRegistry(os.Getenv)
+	cfg.HeartbeatTimeout = time.Minute
+	cfg.Logger = log
+	if err := prepareRootUFS(cfg.RootUFS); err != nil {
+		t.Fatal(err)
+	}
+	masters := make(chan *master.Master, 1)
+	mctx, stopMaster := context.WithCancel(context.Background())
+	masterDone := make(chan error, 1)
+	go func() { masterDone <- serveMaster(mctx, cfg, lis.Addr().String(), func(m *master.Master) { masters <- m }) }()
+	defer func() {
+		stopMaster()
+		if err := <-masterDone; err != nil {
+			t.Errorf("master: %v", err)
+		}
+	}()
+	m := <-masters
+	pollFor(t, "leadership", m.IsLeader)
+	conn, err := grpc.NewClient(m.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := t.Context()
+
+	jm := sluicepb.NewJobMasterClient(conn)
+	resp, err := jm.SubmitJob(ctx, &sluicepb.SubmitJobRequest{Spec: &sluicepb.JobSpec{Name: "remote",
+		Command: []string{"prog"}, Outputs: []string{"/out"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobID := resp.GetJob().GetJobId()
+	var task scheduler.TaskID
+	pollFor(t, "the job launched on the framework scheduler", func() bool {
+		for _, l := range fake.Launches() {
+			if l.Task.Labels[framework.LabelJobID] == jobID {
+				task = l.ID
+				return true
+			}
+		}
+		return false
+	})
+	fake.Fail(task, 4)
+	pollFor(t, "the job FAILED with exit code 4", func() bool {
+		j, err := jm.GetJob(ctx, &sluicepb.GetJobRequest{JobId: jobID})
+		return err == nil && j.GetJob().GetState() == sluicepb.JobState_JOB_STATE_FAILED && j.GetJob().GetExitCode() == 4
+	})
+
+	var exec scheduler.ExecutorStatus
+	pollFor(t, "a running executor task", func() bool {
+		exec = sched.Executors()[0]
+		return exec.State == scheduler.StateRunning
+	})
+	em := sluicepb.NewExecutorMasterClient(conn)
+	reg, err := em.RegisterExecutor(ctx, &sluicepb.RegisterExecutorRequest{Executor: &sluicepb.ExecutorInfo{
+		RpcAddress: "127.0.0.1:1", Host: "localhost", TaskId: string(exec.TaskID),
+		Tiers: []*sluicepb.TierUsage{{Alias: "MEM", CapacityBytes: 1 << 20}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Lose(exec.TaskID)
+	meta := sluicepb.NewMetaMasterClient(conn)
+	pollFor(t, "the executor LOST", func() bool {
+		list, err := meta.ListExecutors(ctx, &sluicepb.ListExecutorsRequest{IncludeLost: true})
+		if err != nil {
+			return false
+		}
+		for _, e := range list.GetExecutors() {
+			if e.GetId() == reg.GetExecutorId() {
+				return e.GetState() == sluicepb.ExecutorState_EXECUTOR_STATE_LOST
+			}
+		}
+		return false
+	})
+}
+
+// TestJobLauncher_FrameworkFlag: --framework comes from SLUICE_FRAMEWORK too, and a
+// malformed address is a flag error before anything starts.
+func TestJobLauncher_FrameworkFlag(t *testing.T) {
+	t.Setenv("SLUICE_FRAMEWORK", "fw.example:7077")
+	var got string
+	err := runCommand(t, masterCommand(), func(c *cli.Context) error {
+		got = c.String("framework")
+		return nil
+	})
+	if err != nil || got != "fw.example:7077" {
+		t.Fatalf("--framework from SLUICE_FRAMEWORK = %q, %v", got, err)
+	}
+	if err := serveMaster(t.Context(), master.DefaultConfig(), "no-port", nil); !errors.Is(err, errBadFlag) {
+		t.Fatalf("serveMaster with a malformed --framework: %v, want errBadFlag", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -8,8 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sluicedata/sluice/master"
 )
@@ -27,7 +31,9 @@ func masterCommand() *cli.Command {
 		Description: `Serves gRPC on --rpc-addr, the web UI, /metrics and /healthz on --http-addr and
 Raft on --raft-addr. The journal lives in --journal-dir; the root UFS (--root-ufs) is
 mounted at "/" when the cluster is new. With --peers, every master of the cluster is
-started with the same list of RAFT_ADDR=RPC_ADDR pairs.`,
+started with the same list of RAFT_ADDR=RPC_ADDR pairs. With --framework, lineage jobs
+run on that framework scheduler (sluice framework mesos run, the Nomad sidecar), which
+also reports lost executors at once.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "rpc-addr", Value: "127.0.0.1:19998", Usage: "listen for gRPC on `HOST:PORT`"},
 			&cli.StringFlag{Name: "advertise-addr", Usage: "gRPC `HOST:PORT` that clients and executors reach (default: --rpc-addr)"},
@@ -42,6 +48,7 @@ started with the same list of RAFT_ADDR=RPC_ADDR pairs.`,
 			&cli.DurationFlag{Name: "heartbeat-timeout", Value: master.DefaultConfig().HeartbeatTimeout, Usage: "silence after which an executor is lost"},
 			&cli.StringFlag{Name: "block-size", Value: "64MiB", Usage: "block `SIZE` of files created without one"},
 			&cli.IntFlag{Name: "persist-concurrency", Value: master.DefaultConfig().PersistConcurrency, Usage: "persist tasks handed out at once"},
+			&cli.StringFlag{Name: "framework", Usage: "run lineage jobs on the FrameworkScheduler at `HOST:PORT` and hear of lost executors from it (empty: jobs are refused)"},
 			logLevelFlag("info"),
 		}, lineageFlags()...),
 		Action: runMaster,
@@ -61,13 +68,48 @@ func runMaster(c *cli.Context) error {
 	if err := prepareRootUFS(cfg.RootUFS); err != nil {
 		return err
 	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	return serveMaster(ctx, cfg, c.String("framework"), nil)
+}
+
+// serveMaster runs a master built from cfg until ctx ends. With a framework address,
+// lineage jobs run on that FrameworkScheduler (master.FrameworkLauncher) and the
+// executors it loses are reported to the master at once; without one, cfg.Jobs is kept
+// (nil: SubmitJob is refused). started, when set, is called with the master before it
+// runs.
+func serveMaster(ctx context.Context, cfg master.Config, frameworkAddr string, started func(*master.Master)) error {
+	var fw *master.FrameworkLauncher
+	if frameworkAddr != "" {
+		if _, _, err := net.SplitHostPort(frameworkAddr); err != nil {
+			return fmt.Errorf("--framework %q: %v: %w", frameworkAddr, err, errBadFlag)
+		}
+		conn, err := grpc.NewClient(frameworkAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageSize), grpc.MaxCallSendMsgSize(cfg.MaxMessageSize)))
+		if err != nil {
+			return fmt.Errorf("--framework %s: %w", frameworkAddr, err)
+		}
+		defer conn.Close()
+		fw = master.NewFrameworkLauncher(conn, cfg.Logger)
+		cfg.Jobs = fw
+	}
 	m, err := master.New(cfg)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext(c.Context)
-	defer stop()
-	return m.Run(ctx)
+	if started != nil {
+		started(m)
+	}
+	if fw == nil {
+		return m.Run(ctx)
+	}
+	lossCtx, stopLosses := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { fw.ReportExecutorLosses(lossCtx, m) })
+	err = m.Run(ctx)
+	stopLosses()
+	wg.Wait()
+	return err
 }
 
 // masterConfig builds the master's configuration from the command's flags.
