@@ -273,7 +273,9 @@ func TestJobLauncher_MasterWithFramework(t *testing.T) {
 	masters := make(chan *master.Master, 1)
 	mctx, stopMaster := context.WithCancel(context.Background())
 	masterDone := make(chan error, 1)
-	go func() { masterDone <- serveMaster(mctx, cfg, lis.Addr().String(), func(m *master.Master) { masters <- m }) }()
+	go func() {
+		masterDone <- serveMaster(mctx, cfg, lis.Addr().String(), func(m *master.Master) { masters <- m })
+	}()
 	defer func() {
 		stopMaster()
 		if err := <-masterDone; err != nil {
