@@ -7,6 +7,18 @@
 // with NewServer, and runs both; masters dial it with `sluice master --framework
 // HOST:PORT` (master.FrameworkLauncher is the client side).
 //
+// Wiring, in a framework scheduler process:
+//
+//	sched, err := scheduler.New(scfg) // the backend, Masters, Executors …
+//	srv, err := framework.NewServer(framework.ServerConfig{Scheduler: sched,
+//		Executors: src /* nil: the Scheduler's slots */, Backend: "mesos", Logger: log})
+//	lis, err := net.Listen("tcp", addr)
+//	go sched.Run(ctx)          // wait for it before closing the backend
+//	err = srv.Serve(ctx, lis)  // gRPC server + Run, until ctx ends
+//
+// and the masters run with `--framework <addr>`. Serve is Register on a new grpc.Server
+// plus Run; a process with a gRPC server of its own calls those two instead.
+//
 // # Executors
 //
 // Executor events and the executor list come from an ExecutorSource: by default the
