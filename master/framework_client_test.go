@@ -19,6 +19,7 @@ import (
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/scheduler"
 	"github.com/sluicedata/sluice/scheduler/framework"
+	"github.com/sluicedata/sluice/scheduler/framework/frameworktest"
 	"github.com/sluicedata/sluice/scheduler/schedulertest"
 )
 
@@ -41,6 +42,7 @@ func startFramework(t *testing.T, fc schedulertest.FakeConfig, tweak func(*sched
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fake := schedulertest.NewFakeBackend(fc)
+	t.Cleanup(func() { fake.Close() })
 	scfg := scheduler.DefaultConfig()
 	scfg.Backend = fake
 	scfg.Logger = log
@@ -51,36 +53,12 @@ func startFramework(t *testing.T, fc schedulertest.FakeConfig, tweak func(*sched
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := framework.NewServer(framework.ServerConfig{Scheduler: sched, Logger: log})
+	srv, addr := frameworktest.Serve(t, framework.ServerConfig{Scheduler: sched, Logger: log})
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := sched.Run(ctx); err != nil {
-			t.Errorf("scheduler: %v", err)
-		}
-	})
-	wg.Go(func() {
-		if err := srv.Serve(ctx, lis); err != nil {
-			t.Errorf("framework server: %v", err)
-		}
-	})
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		wg.Wait()
-		fake.Close()
-	})
+	t.Cleanup(func() { conn.Close() })
 	h := &frameworkHarness{fake: fake, sched: sched, srv: srv, launcher: NewFrameworkLauncher(conn, log)}
 	waitFor(t, "the framework server", func() bool {
 		_, err := h.launcher.JobStatus(callCtx(t), "no-such-task")

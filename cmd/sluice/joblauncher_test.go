@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/sluicedata/sluice/master"
 	"github.com/sluicedata/sluice/scheduler"
 	"github.com/sluicedata/sluice/scheduler/framework"
+	"github.com/sluicedata/sluice/scheduler/framework/frameworktest"
 	"github.com/sluicedata/sluice/scheduler/local"
 	"github.com/sluicedata/sluice/scheduler/schedulertest"
 )
@@ -232,7 +231,7 @@ func TestSchedJobLauncher_PreferHosts(t *testing.T) {
 func TestJobLauncher_MasterWithFramework(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	fake := schedulertest.NewFakeBackend(schedulertest.FakeConfig{})
-	defer fake.Close()
+	t.Cleanup(func() { fake.Close() })
 	scfg := scheduler.DefaultConfig()
 	scfg.Backend = fake
 	scfg.Executors = 1
@@ -241,20 +240,7 @@ func TestJobLauncher_MasterWithFramework(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := framework.NewServer(framework.ServerConfig{Scheduler: sched, Backend: "fake", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwCtx, stopFramework := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stopFramework()
-	wg.Go(func() { sched.Run(fwCtx) })
-	wg.Go(func() { srv.Serve(fwCtx, lis) })
+	_, fwAddr := frameworktest.Serve(t, framework.ServerConfig{Scheduler: sched, Backend: "fake", Logger: log})
 
 	dir := t.TempDir()
 	cfg := master.DefaultConfig()
@@ -274,7 +260,7 @@ func TestJobLauncher_MasterWithFramework(t *testing.T) {
 	mctx, stopMaster := context.WithCancel(context.Background())
 	masterDone := make(chan error, 1)
 	go func() {
-		masterDone <- serveMaster(mctx, cfg, lis.Addr().String(), func(m *master.Master) { masters <- m })
+		masterDone <- serveMaster(mctx, cfg, fwAddr, func(m *master.Master) { masters <- m })
 	}()
 	defer func() {
 		stopMaster()

@@ -406,14 +406,7 @@ func TestServer_ExecutorSource(t *testing.T) {
 
 // Before Run, and once the Scheduler has stopped, launches are refused as Unavailable.
 func TestServer_NotServing(t *testing.T) {
-	fake := schedulertest.NewFakeBackend(schedulertest.FakeConfig{})
-	defer fake.Close()
-	cfg := scheduler.DefaultConfig()
-	cfg.Backend = fake
-	sched, err := scheduler.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sched := idleScheduler(t)
 	srv, err := NewServer(ServerConfig{Scheduler: sched})
 	if err != nil {
 		t.Fatal(err)
@@ -447,11 +440,7 @@ func TestServer_NotServing(t *testing.T) {
 }
 
 func TestServerConfig_Validate(t *testing.T) {
-	sched, err := scheduler.New(scheduler.Config{Backend: schedulertest.NewFakeBackend(schedulertest.FakeConfig{}),
-		RelaunchBackoff: scheduler.DefaultConfig().RelaunchBackoff, StopTimeout: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sched := idleScheduler(t)
 	tests := []struct {
 		name string
 		cfg  ServerConfig
@@ -587,16 +576,7 @@ func TestServer_LaunchHistory(t *testing.T) {
 
 // An ExecutorSource that stops while the Server runs ends Run with ErrClosed.
 func TestServer_ExecutorSourceStops(t *testing.T) {
-	fake := schedulertest.NewFakeBackend(schedulertest.FakeConfig{})
-	defer fake.Close()
-	cfg := scheduler.DefaultConfig()
-	cfg.Backend = fake
-	sched, err := scheduler.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := &closingSource{}
-	srv, err := NewServer(ServerConfig{Scheduler: sched, Executors: src})
+	srv, err := NewServer(ServerConfig{Scheduler: idleScheduler(t), Executors: closingSource{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,4 +594,18 @@ func (closingSource) WatchExecutors(context.Context) (<-chan ExecutorEvent, erro
 	ch := make(chan ExecutorEvent)
 	close(ch)
 	return ch, nil
+}
+
+// idleScheduler is a Scheduler on a FakeBackend that nothing runs yet.
+func idleScheduler(t *testing.T) *scheduler.Scheduler {
+	t.Helper()
+	fake := schedulertest.NewFakeBackend(schedulertest.FakeConfig{})
+	t.Cleanup(func() { fake.Close() })
+	cfg := scheduler.DefaultConfig()
+	cfg.Backend = fake
+	sched, err := scheduler.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sched
 }
