@@ -56,9 +56,12 @@ func (r *rpcServer) ListExecutors(ctx context.Context, _ *sluicepb.ListExecutorT
 	slices.SortFunc(execs, func(a, b ExecutorTask) int { return cmp.Compare(a.TaskID, b.TaskID) })
 	resp := &sluicepb.ListExecutorTasksResponse{Executors: make([]*sluicepb.ExecutorTask, 0, len(execs))}
 	for _, e := range execs {
+		if e.Host == "" {
+			e.Host = r.s.nodes.host(ctx, e.Node)
+		}
 		resp.Executors = append(resp.Executors, &sluicepb.ExecutorTask{
 			TaskId: string(e.TaskID), Backend: cmp.Or(e.Backend, r.s.cfg.Backend), Node: e.Node,
-			Host: cmp.Or(e.Host, r.s.nodes.host(ctx, e.Node)), RpcAddress: e.RPCAddress,
+			Host: e.Host, RpcAddress: e.RPCAddress,
 			State: taskState(e.State), StartTimeMs: unixMs(e.Started), Restarts: int32(e.Restarts),
 		})
 	}
