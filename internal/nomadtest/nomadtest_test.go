@@ -1,10 +1,13 @@
 package nomadtest
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -108,5 +111,71 @@ func TestRemoveUnlessMounted_PlainDir(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s still exists: %v", dir, err)
+	}
+}
+
+func TestStop_LeavesNothingBehind(t *testing.T) {
+	a, err := Launch()
+	if errors.Is(err, errNoBinary) {
+		fail(t, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Stop() })
+	c := a.API(t)
+	marker := "SLUICE_NOMADTEST_TASK=" + filepath.Base(a.root)
+	job := api.NewBatchJob("leftover", "leftover", "global", 50)
+	job.Datacenters = []string{"*"}
+	task := api.NewTask("t", "raw_exec").SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", "sleep 600 & wait"})
+	task.Env = map[string]string{"SLUICE_NOMADTEST_TASK": filepath.Base(a.root)}
+	job.AddTaskGroup(api.NewTaskGroup("g", 1).AddTask(task))
+	if _, _, err := c.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task's processes", func() bool { return len(pidsWith(marker)) >= 2 })
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "no process of the task", func() bool { return len(pidsWith(marker)) == 0 })
+	if _, err := os.Stat(a.root); !os.IsNotExist(err) {
+		t.Errorf("the agent's folder %s remains: %v", a.root, err)
+	}
+	if err := a.Stop(); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
+
+// pidsWith lists the live processes whose environment holds kv.
+func pidsWith(kv string) []string {
+	paths, _ := filepath.Glob("/proc/[0-9]*/environ")
+	var out []string
+	for _, p := range paths {
+		env, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(append([]byte{0}, env...), []byte("\x00"+kv+"\x00")) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+		if _, rest, ok := bytes.Cut(stat, []byte(") ")); err != nil || !ok || rest[0] == 'Z' {
+			continue
+		}
+		out = append(out, filepath.Base(filepath.Dir(p)))
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, failing t after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
