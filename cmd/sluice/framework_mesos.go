@@ -256,7 +256,7 @@ func (o mesosRunOptions) backendConfig(log *slog.Logger) mesos.Config {
 	cfg.Principal, cfg.Secret = o.Principal, o.Secret
 	cfg.FailoverTimeout = o.FailoverTimeout
 	cfg.FrameworkIDFile = o.FrameworkIDFile
-	cfg.Logger = log.With("component", "scheduler.mesos")
+	cfg.Logger = log
 	return cfg
 }
 

@@ -85,7 +85,7 @@ func runMesosFramework(ctx context.Context, o mesosRunOptions, log *slog.Logger)
 		return err
 	}
 	srv, err := framework.NewServer(framework.ServerConfig{Scheduler: f.execs, Backend: "mesos",
-		Logger: log.With("component", "framework")})
+		Logger: log})
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (f *mesosFramework) newSchedulers() error {
 	mcfg.Masters = f.o.Masters
 	mcfg.MasterTask = f.masterTask
 	mcfg.OnLoss = f.onLoss
-	mcfg.Logger = f.log.With("component", "scheduler", "tasks", "masters")
+	mcfg.Logger = f.log.With("tasks", "masters")
 	var err error
 	if f.masters, err = scheduler.New(mcfg); err != nil {
 		return err
@@ -186,7 +186,7 @@ func (f *mesosFramework) newSchedulers() error {
 	ecfg.Executors = f.o.Executors
 	ecfg.ExecutorTask = f.executorTask
 	ecfg.OnLoss = f.onLoss
-	ecfg.Logger = f.log.With("component", "scheduler", "tasks", "executors")
+	ecfg.Logger = f.log.With("tasks", "executors")
 	f.execs, err = scheduler.New(ecfg)
 	return err
 }
@@ -225,9 +225,11 @@ func (f *mesosFramework) executorTask(i int) scheduler.Task {
 	args := []string{o.Binary, "executor", "--mesos", "--master", masters, "--mem-size", o.MemTierSize,
 		"--log-level", o.LogLevel.String()}
 	if o.TaskBindHost != "" {
-		// The executor keeps these hosts and takes the ports of its offer.
+		// The executor keeps these hosts and takes the ports of its offer; it still
+		// advertises the agent's host name, which clients compare with theirs to read
+		// blocks of their own host directly.
 		args = append(args, "--rpc-addr", net.JoinHostPort(o.TaskBindHost, "0"),
-			"--http-addr", net.JoinHostPort(o.TaskBindHost, "0"), "--advertise-host", o.TaskBindHost)
+			"--http-addr", net.JoinHostPort(o.TaskBindHost, "0"))
 	}
 	args = append(args, o.ExecutorArgs...)
 	return scheduler.Task{

@@ -98,7 +98,7 @@ func TestMesosFramework_Tasks(t *testing.T) {
 	et := f.executorTask(2)
 	got := strings.Join(et.Command, " ")
 	want := "/usr/bin/sluice executor --mesos --master 127.0.0.1:31000 --mem-size 1GiB --log-level INFO " +
-		"--rpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --advertise-host 127.0.0.1 --ssd-dir /ssd"
+		"--rpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --ssd-dir /ssd"
 	if got != want {
 		t.Errorf("executor command\n got %s\nwant %s", got, want)
 	}
