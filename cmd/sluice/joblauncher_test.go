@@ -15,7 +15,9 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/urfave/cli/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/master"
@@ -278,12 +280,16 @@ func TestJobLauncher_MasterWithFramework(t *testing.T) {
 	ctx := t.Context()
 
 	jm := sluicepb.NewJobMasterClient(conn)
-	resp, err := jm.SubmitJob(ctx, &sluicepb.SubmitJobRequest{Spec: &sluicepb.JobSpec{Name: "remote",
-		Command: []string{"prog"}, Outputs: []string{"/out"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobID := resp.GetJob().GetJobId()
+	var jobID string
+	pollFor(t, "a job submitted", func() bool { // the job runner starts just after leadership
+		resp, err := jm.SubmitJob(ctx, &sluicepb.SubmitJobRequest{Spec: &sluicepb.JobSpec{Name: "remote",
+			Command: []string{"prog"}, Outputs: []string{"/out"}}})
+		if err != nil && status.Code(err) != codes.Unavailable {
+			t.Fatal(err)
+		}
+		jobID = resp.GetJob().GetJobId()
+		return err == nil
+	})
 	var task scheduler.TaskID
 	pollFor(t, "the job launched on the framework scheduler", func() bool {
 		for _, l := range fake.Launches() {
