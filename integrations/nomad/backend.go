@@ -147,8 +147,17 @@ func (b *Backend) Launch(ctx context.Context, t scheduler.Task) (scheduler.TaskI
 			return "", fmt.Errorf("launch %q: register Nomad job %s: %w", t.Name, id, err)
 		}
 		b.mu.Lock()
-		b.fan.Publish(scheduler.TaskEvent{TaskID: id, Kind: t.Kind, State: scheduler.StatePending, Time: time.Now()})
+		closed, tk := b.closed, b.tasks[id]
+		// The allocation's first events may have come first: Pending only if not.
+		if tk.state == scheduler.StatePending {
+			b.fan.Publish(scheduler.TaskEvent{TaskID: id, Kind: t.Kind, State: scheduler.StatePending, Time: time.Now()})
+		}
 		b.mu.Unlock()
+		if closed {
+			// Close ran during the registration and could not see the job: undo it.
+			_, _, _ = b.api.Jobs().Deregister(string(id), true, b.writeOpts(context.WithoutCancel(ctx)))
+			return "", fmt.Errorf("launch %q: %w", t.Name, scheduler.ErrClosed)
+		}
 		b.log.Info("task_registered", "task_id", id, "kind", t.Kind, "name", t.Name, "type", jobTypeOf(t))
 		return id, nil
 	}
@@ -210,25 +219,34 @@ func (b *Backend) Kill(ctx context.Context, id scheduler.TaskID) error {
 	}
 	tk.killed = true
 	b.mu.Unlock()
-	if _, _, err := b.api.Jobs().Deregister(string(id), true, b.writeOpts(ctx)); err != nil && !isNotFound(err) {
-		return fmt.Errorf("kill %s: deregister the Nomad job: %w", id, err)
+	if err := b.stop(ctx, tk); err != nil {
+		return fmt.Errorf("kill %s: %w", id, err)
 	}
-	b.log.Info("task_deregistered", "task_id", id)
+	return nil
+}
+
+// stop deregisters (and purges) the job of tk, which is marked killed, and waits
+// within ctx until tk has ended.
+func (b *Backend) stop(ctx context.Context, tk *task) error {
+	if _, _, err := b.api.Jobs().Deregister(string(tk.id), true, b.writeOpts(ctx)); err != nil && !isNotFound(err) {
+		return fmt.Errorf("deregister the Nomad job: %w", err)
+	}
+	b.log.Info("task_deregistered", "task_id", tk.id)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		// Poll as well as wait for the stream: a job purged before it was placed has
 		// no allocation to report its end.
-		if err := b.refresh(ctx, tk, true); err != nil {
-			b.log.Warn("kill_refresh", "task_id", id, "err", err)
+		if err := b.refresh(ctx, tk, true); err != nil && ctx.Err() == nil {
+			b.log.Warn("kill_refresh_failed", "task_id", tk.id, "err", err)
 		}
 		select {
 		case <-tk.done:
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("kill %s: wait for the allocation to stop: %w", id, ctx.Err())
+			return fmt.Errorf("wait for the allocation to stop: %w", ctx.Err())
 		case <-b.closing:
-			return fmt.Errorf("kill %s: %w", id, scheduler.ErrClosed)
+			return scheduler.ErrClosed
 		case <-tick.C:
 		}
 	}
@@ -350,8 +368,9 @@ func (b *Backend) AllocID(id scheduler.TaskID) (string, error) {
 
 // Close deregisters (and purges) the job of every task still live, waits up to the
 // kill timeout plus 10 s for them to stop, stops watching and closes every watch
-// channel and the API client; later launches fail with scheduler.ErrClosed. It returns
-// the first deregistration error; calling it again returns nil.
+// channel and the API client's idle connections; later launches fail with
+// scheduler.ErrClosed. It returns the first error of stopping a task; calling it again
+// returns nil.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -376,16 +395,10 @@ func (b *Backend) Close() error {
 	)
 	for _, tk := range live {
 		kills.Go(func() {
-			_, _, err := b.api.Jobs().Deregister(string(tk.id), true, b.writeOpts(ctx))
-			if err != nil && !isNotFound(err) {
+			if err := b.stop(ctx, tk); err != nil {
 				errMu.Lock()
-				killErr = cmpErr(killErr, fmt.Errorf("close: deregister %s: %w", tk.id, err))
+				killErr = cmpErr(killErr, fmt.Errorf("close: stop %s: %w", tk.id, err))
 				errMu.Unlock()
-				return
-			}
-			select {
-			case <-tk.done:
-			case <-ctx.Done():
 			}
 		})
 	}

@@ -171,3 +171,18 @@ func TestBackend_CloseKillsLiveTasks(t *testing.T) {
 		t.Errorf("Watch after Close: %v, want ErrClosed", err)
 	}
 }
+
+func TestBackend_CloseWithUnplacedTask(t *testing.T) {
+	b := newTestBackend(t)
+	id := mustLaunch(t, b, scheduler.Task{Name: "huge", Kind: scheduler.KindExecutor, Command: []string{"/bin/true"},
+		Resources: scheduler.Resources{MemMB: 1 << 30}})
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, _, err := b.API().Jobs().Info(string(id), nil); err == nil {
+		t.Errorf("job %s still registered after Close", id)
+	}
+	if st, err := b.Status(t.Context(), id); err != nil || st.State != scheduler.StateKilled {
+		t.Errorf("Status after Close = %+v, %v; want killed", st, err)
+	}
+}
