@@ -110,8 +110,10 @@ func fail(t testing.TB, err error) {
 		msg := fmt.Sprintf("%v; run `make test`, which builds it, or set SLUICE_NOMAD_BIN", err)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
+			return
 		}
 		t.Skip(msg)
+		return
 	}
 	t.Fatalf("nomadtest: %v", err)
 }

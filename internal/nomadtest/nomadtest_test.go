@@ -3,6 +3,7 @@ package nomadtest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,6 +177,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		case <-tick.C:
 		case <-deadline.C:
 			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// recordTB records how fail ends a test instead of ending it.
+type recordTB struct {
+	testing.TB
+	skipped, fatal bool
+}
+
+func (r *recordTB) Helper()               {}
+func (r *recordTB) Skip(...any)           { r.skipped = true }
+func (r *recordTB) Fatal(...any)          { r.fatal = true }
+func (r *recordTB) Fatalf(string, ...any) { r.fatal = true }
+
+func TestFail_SkipsOrFailsUnderCI(t *testing.T) {
+	noBin := fmt.Errorf("%w: test", errNoBinary)
+	for _, tc := range []struct {
+		ci          string
+		err         error
+		skip, fatal bool
+	}{
+		{"", noBin, true, false},
+		{"true", noBin, false, true},
+		{"", errors.New("agent crashed"), false, true},
+	} {
+		t.Setenv("CI", tc.ci)
+		r := &recordTB{TB: t}
+		fail(r, tc.err)
+		if r.skipped != tc.skip || r.fatal != tc.fatal {
+			t.Errorf("CI=%q, %v: skipped %v fatal %v; want %v %v", tc.ci, tc.err, r.skipped, r.fatal, tc.skip, tc.fatal)
 		}
 	}
 }
