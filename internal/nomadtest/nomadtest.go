@@ -91,6 +91,7 @@ func Start(t testing.TB) *Agent {
 	a, err := Launch()
 	if err != nil {
 		fail(t, err)
+		return nil
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -136,6 +137,7 @@ func Shared(t testing.TB) *Agent {
 	}
 	if shared.err != nil {
 		fail(t, shared.err)
+		return nil
 	}
 	return shared.agent
 }
