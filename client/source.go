@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -266,10 +268,20 @@ type localBlock struct {
 	bs   sluicepb.BlockServiceClient
 	addr string
 	f    *os.File
-	// m maps the block file when the platform allows it (mapBlock); reads copy from it
-	// instead of calling pread. Nil means pread.
-	m      []byte
-	length int64
+	// mm holds the mapping of the block file (mapBlock) once it is made; reads copy from
+	// it instead of calling pread. A file on huge pages is mapped when it is opened: its
+	// mapping is cheap and copies out of it beat pread. A file on 4 KiB pages is mapped
+	// lazily, only once the reader has read as many bytes as the block holds (a second
+	// pass): building the page tables of a fresh mapping costs about what a pread of the
+	// whole block does, so a single pass is fastest with pread, and re-reads with the
+	// mapping.
+	mm atomic.Pointer[[]byte]
+	// preadBytes counts the bytes read with pread; mapMu serializes the lazy mapping;
+	// noMap is set when mapping failed or is not wanted (pread only).
+	preadBytes atomic.Int64
+	mapMu      sync.Mutex
+	noMap      atomic.Bool
+	length     int64
 	lockID uint64
 	// refs and evicted are guarded by the owning reader's bmu.
 	refs    int
@@ -277,7 +289,10 @@ type localBlock struct {
 }
 
 func (lb *localBlock) close(ctx context.Context) error {
-	err := unmapBlock(lb.m)
+	var err error
+	if m := lb.mm.Load(); m != nil {
+		err = unmapBlock(*m)
+	}
 	if lb.f != nil {
 		if cerr := lb.f.Close(); err == nil {
 			err = cerr
@@ -290,6 +305,30 @@ func (lb *localBlock) close(ctx context.Context) error {
 		lb.c.log.Debug("close local block", "executor", lb.addr, "err", decodeError(cerr))
 	}
 	return err
+}
+
+// mapNow maps the block file unless it is mapped already or mapping failed before, and
+// returns the mapping (nil: use pread).
+func (lb *localBlock) mapNow(c *Client, id uint64) *[]byte {
+	if lb.noMap.Load() {
+		return nil
+	}
+	lb.mapMu.Lock()
+	defer lb.mapMu.Unlock()
+	if m := lb.mm.Load(); m != nil {
+		return m
+	}
+	m, err := mapBlock(lb.f, lb.length)
+	if err != nil || m == nil {
+		// pread still works; only the faster copy is lost.
+		if err != nil {
+			c.log.Debug("short-circuit block not mapped", "block_id", id, "err", err)
+		}
+		lb.noMap.Store(true)
+		return nil
+	}
+	lb.mm.Store(&m)
+	return &m
 }
 
 // evictLocked removes lb from the cache and reports whether the caller must close it now
@@ -342,9 +381,8 @@ func (r *FileReader) acquireLocal(src source, id uint64) (*localBlock, error) {
 		r.c.disableShortCircuit(src.addr, err)
 		return nil, &localFileError{fmt.Errorf("open block file of %d: %w", id, err)}
 	}
-	if lb.m, err = mapBlock(lb.f, lb.length); err != nil {
-		// pread still works; only the faster copy is lost.
-		r.c.log.Debug("short-circuit block not mapped", "block_id", id, "err", err)
+	if onHugePages(lb.f) {
+		lb.mapNow(r.c, id)
 	}
 	var closeNow []*localBlock
 	r.bmu.Lock()
@@ -391,11 +429,16 @@ func (r *FileReader) readLocal(src source, id uint64, p []byte, off int64) (int6
 	if off+int64(len(p)) > lb.length {
 		return 0, fmt.Errorf("block %d is %d bytes, read to %d: %w", id, lb.length, off+int64(len(p)), ErrShortBlock)
 	}
+	m := lb.mm.Load()
+	if m == nil && lb.preadBytes.Load() >= lb.length {
+		m = lb.mapNow(r.c, id)
+	}
 	var n int
-	if lb.m != nil {
-		n, err = copyMapped(p, lb.m[off:off+int64(len(p))])
+	if m != nil {
+		n, err = copyMapped(p, (*m)[off:off+int64(len(p))])
 	} else {
 		n, err = lb.f.ReadAt(p, off)
+		lb.preadBytes.Add(int64(n))
 	}
 	r.c.stats.readSC.Add(int64(n))
 	if errors.Is(err, io.EOF) {
