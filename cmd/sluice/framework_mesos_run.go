@@ -29,6 +29,9 @@ type mesosFramework struct {
 	fwAddr  string
 	masters *scheduler.Scheduler
 	execs   *scheduler.Scheduler
+	// stopExecs and stopMasters end the Schedulers, which kill their tasks: only a
+	// teardown calls them.
+	stopExecs, stopMasters context.CancelFunc
 
 	// mu guards the fields below.
 	mu sync.Mutex
@@ -92,18 +95,19 @@ func runMesosFramework(ctx context.Context, o mesosRunOptions, log *slog.Logger)
 	fmt.Fprintf(f.out, "sluice framework on mesos %s: %d master(s), %d executor(s), role %s\n", o.MesosMaster, o.Masters, o.Executors, o.Role)
 	fmt.Fprintf(f.out, "framework service %s\n", f.fwAddr)
 
-	// Service tasks are killed only on a teardown: their Schedulers run on schedCtx,
-	// which only a teardown ends.
-	schedCtx, stopScheds := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopScheds()
+	// Service tasks are killed only on a teardown: their Schedulers run on contexts
+	// that only a teardown ends, the executors' first.
+	masterCtx, stopMasters := context.WithCancel(context.WithoutCancel(ctx))
+	execCtx, stopExecs := context.WithCancel(context.WithoutCancel(ctx))
+	f.stopMasters, f.stopExecs = stopMasters, stopExecs
 	failed := make(chan error, 4)
 	var wg sync.WaitGroup
-	mevents := f.masters.Subscribe(schedCtx)
-	eevents := f.execs.Subscribe(schedCtx)
+	mevents := f.masters.Subscribe(masterCtx)
+	eevents := f.execs.Subscribe(execCtx)
 	masterDone := make(chan struct{})
 	wg.Go(func() {
 		defer close(masterDone)
-		if err := f.masters.Run(schedCtx); err != nil {
+		if err := f.masters.Run(masterCtx); err != nil {
 			failed <- fmt.Errorf("masters: %w", err)
 		}
 	})
@@ -112,10 +116,10 @@ func runMesosFramework(ctx context.Context, o mesosRunOptions, log *slog.Logger)
 		defer close(execDone)
 		select {
 		case <-f.execStarted:
-		case <-schedCtx.Done():
+		case <-execCtx.Done():
 			return
 		}
-		if err := f.execs.Run(schedCtx); err != nil {
+		if err := f.execs.Run(execCtx); err != nil {
 			failed <- fmt.Errorf("executors: %w", err)
 		}
 	})
@@ -129,7 +133,7 @@ func runMesosFramework(ctx context.Context, o mesosRunOptions, log *slog.Logger)
 		}
 	}()
 	go f.reportFrameworkID(srvCtx)
-	go f.watchMasters(schedCtx, mevents)
+	go f.watchMasters(masterCtx, mevents)
 	go f.watchExecutors(eevents)
 
 	var runErr error
@@ -144,13 +148,14 @@ func runMesosFramework(ctx context.Context, o mesosRunOptions, log *slog.Logger)
 		stopSrv()
 		<-srvDone
 		dropSubscription()
-		// The Schedulers are left as they are: stopping them would kill the tasks.
+		// The Schedulers are left as they are (their contexts never end): stopping them
+		// would kill the tasks. The process ends with them.
 		return runErr
 	}
 	fmt.Fprintln(f.out, "tearing down: executors, then the master")
-	f.markStarted() // an executors' Scheduler never started must not wait any longer
-	stopScheds()
+	f.stopExecs()
 	<-execDone
+	f.stopMasters()
 	<-masterDone
 	stopSrv()
 	<-srvDone
