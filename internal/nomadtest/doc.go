@@ -16,7 +16,11 @@
 //
 // Start returns an agent for one test and stops it when the test ends. Starting an
 // agent costs a few seconds, so a package with many tests shares one: Shared starts it
-// on first use and StopShared, called from TestMain after m.Run, stops it. Stopping
+// on first use and StopShared, called from TestMain after m.Run, stops it. StartWith
+// takes Options (FastHeartbeats: a silent node is down within seconds). AddClient joins
+// one more client node to an agent (Nomad sees another host: distinct_hosts, node
+// constraints), and Client.Crash kills that node's agent alone, so that its
+// allocations are lost as with a machine cut off. Stopping
 // sends SIGINT, then SIGKILL after a grace period, then kills whatever the agent left
 // behind (its plugin processes and the tasks it ran, found by the data directory in
 // their environment), and removes the data directory unless something is still

@@ -211,3 +211,24 @@ func TestFail_SkipsOrFailsUnderCI(t *testing.T) {
 		}
 	}
 }
+
+func TestAddClient_Crash(t *testing.T) {
+	a := StartWith(t, Options{FastHeartbeats: true})
+	cl := a.AddClient(t)
+	if cl.NodeID() == "" || cl.NodeID() == a.NodeID() {
+		t.Fatalf("client node %q, agent node %q: want a second, distinct node", cl.NodeID(), a.NodeID())
+	}
+	c := a.API(t)
+	n, _, err := c.Nodes().Info(cl.NodeID(), nil)
+	if err != nil || n.Status != api.NodeStatusReady || n.Attributes["unique.network.ip-address"] != "127.0.0.1" {
+		t.Fatalf("client node %+v, %v; want ready on 127.0.0.1", n, err)
+	}
+	cl.Crash()
+	waitFor(t, "the crashed client's node to be down", func() bool {
+		n, _, err := c.Nodes().Info(cl.NodeID(), nil)
+		return err == nil && n.Status == api.NodeStatusDown
+	})
+	if err := cl.Stop(); err != nil {
+		t.Errorf("Stop after Crash: %v", err)
+	}
+}
