@@ -35,6 +35,8 @@ type mesosCluster struct {
 	runs   int
 	master string
 	env    []string
+	// teardown adds --teardown-on-exit to the framework's flags.
+	teardown bool
 }
 
 // startMesos starts the stand-in with the given agents.
@@ -76,7 +78,7 @@ func mesosAgent(i int) mesostest.AgentConfig {
 
 // frameworkArgs are the arguments of `sluice framework mesos run` in the tests.
 func (mc *mesosCluster) frameworkArgs() []string {
-	return []string{"framework", "mesos", "run",
+	args := []string{"framework", "mesos", "run",
 		"--mesos-master", mc.mesos.Addr(),
 		"--executors", "3",
 		"--rpc-addr", "127.0.0.1:" + strconv.Itoa(mc.fwPort),
@@ -92,6 +94,10 @@ func (mc *mesosCluster) frameworkArgs() []string {
 		"--master-arg=--checkpoint-bandwidth", "--master-arg=1",
 		"--master-arg=--heartbeat-timeout", "--master-arg=3s",
 	}
+	if mc.teardown {
+		args = append(args, "--teardown-on-exit")
+	}
+	return args
 }
 
 // startFramework starts the framework scheduler and waits until it printed the
@@ -347,5 +353,35 @@ func TestMesos_Framework(t *testing.T) {
 	})
 	if got := mustRun(t, dir, mc.env, "fs", "cat", "/pipeline/top"); got != top {
 		t.Errorf("/pipeline/top after the agent loss differs")
+	}
+
+	// --teardown-on-exit: a framework that took the tasks back stops them all on Ctrl-C
+	// and forgets its framework ID.
+	if err := mc.fw.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	mc.fw.wait(t, waitLong)
+	mc.teardown = true
+	mc.startFramework(t)
+	mc.waitExecutors(t, 3, nil)
+	if err := mc.fw.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code := mc.fw.wait(t, waitLong); code != 0 {
+		t.Fatalf("framework exited %d after Ctrl-C with --teardown-on-exit:\n%s", code, mc.fw.stderr())
+	}
+	if out := mc.fw.stdout(); !strings.HasSuffix(out, "torn down\n") {
+		t.Errorf("framework did not print \"torn down\" last:\n%s", out)
+	}
+	eventually(t, waitLong, "every task of the framework ended", func() error {
+		for _, ts := range mc.mesos.Tasks() {
+			if ts.FrameworkID == fwID && ts.Active && ts.State == mesosv1.TASK_RUNNING {
+				return fmt.Errorf("task %s still %s", ts.ID, ts.State)
+			}
+		}
+		return nil
+	})
+	if fileExists(filepath.Join(dir, "framework-id")) {
+		t.Errorf("the framework ID file is still there after the teardown")
 	}
 }
