@@ -176,11 +176,7 @@ func (m *Master) shutdownExecutorLocked(e *executor) {
 	if !e.shutdownDeadline.IsZero() {
 		return
 	}
-	grace := e.agent.cfg.ExecutorShutdownGracePeriod
-	if e.info.ShutdownGracePeriod != nil {
-		grace = time.Duration(e.info.ShutdownGracePeriod.Nanoseconds)
-	}
-	e.shutdownDeadline = time.Now().Add(grace)
+	e.shutdownDeadline = time.Now().Add(m.shutdownGrace(e))
 	if e.sub == nil {
 		e.proc.signal(sigKill)
 		return
@@ -203,7 +199,8 @@ func (m *Master) executorTimeoutsLocked(e *executor, now time.Time) {
 }
 
 // executorDisconnected handles the end of an executor's stream: a checkpointing framework's
-// executor may re-subscribe within the recovery timeout, any other is killed.
+// executor may re-subscribe within the recovery timeout; any other has the shutdown grace
+// period to exit before it is killed.
 func (m *Master) executorDisconnected(e *executor, sub *execSub) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -216,5 +213,15 @@ func (m *Master) executorDisconnected(e *executor, sub *execSub) {
 		e.disconnectedAt = time.Now()
 		return
 	}
-	e.proc.signal(sigKill)
+	if e.shutdownDeadline.IsZero() {
+		e.shutdownDeadline = time.Now().Add(m.shutdownGrace(e))
+	}
+}
+
+// shutdownGrace is e's shutdown grace period: the ExecutorInfo's, else the agent's.
+func (m *Master) shutdownGrace(e *executor) time.Duration {
+	if e.info.ShutdownGracePeriod != nil {
+		return time.Duration(e.info.ShutdownGracePeriod.Nanoseconds)
+	}
+	return e.agent.cfg.ExecutorShutdownGracePeriod
 }

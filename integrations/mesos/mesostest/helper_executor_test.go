@@ -30,7 +30,7 @@ const (
 // config.FromEnv, as a real one is: it subscribes to the agent, answers LAUNCH with
 // TASK_RUNNING (and TASK_FINISHED or an exit, per the task's data), LAUNCH_GROUP likewise,
 // KILL with TASK_KILLED, and exits on SHUTDOWN. It records the environment it got in
-// executor.env in its sandbox. It returns the process exit status.
+// executor.env and each ACKNOWLEDGED event in acks, in its sandbox. It returns the process exit status.
 func runHelperExecutor() int {
 	cfg, err := config.FromEnv()
 	if err != nil {
@@ -106,6 +106,16 @@ func runHelperExecutor() int {
 				if code, stop := run(ti); stop {
 					return code
 				}
+			}
+		case mexec.Event_ACKNOWLEDGED:
+			f, err := os.OpenFile(filepath.Join(cfg.Sandbox, "acks"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err == nil {
+				fmt.Fprintf(f, "%s %x\n", e.Acknowledged.TaskID.Value, e.Acknowledged.UUID)
+				err = f.Close()
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "record ack:", err)
+				return 2
 			}
 		case mexec.Event_KILL:
 			if err := update(e.Kill.TaskID, mesos.TASK_KILLED); err != nil {

@@ -118,7 +118,9 @@ func trySubscribe(t *testing.T, m *Master, info *mesos.FrameworkInfo, codec *enc
 		httpcli.Codec(c),
 		httpcli.Do(httpcli.With(httpcli.Timeout(30*time.Second), httpcli.Transport(func(tr *http.Transport) { s.tr = tr }))),
 	}, opts...)...)
-	s.caller = httpsched.NewCaller(cli)
+	// httpsched retries any failed SUBSCRIBE as if redirected (9 times, up to 13s apart); the
+	// stand-in never redirects, so tests of rejected subscriptions fail at once.
+	s.caller = httpsched.NewCaller(cli, httpsched.MaxRedirects(0))
 	resp, err := s.caller.Call(context.Background(), calls.Subscribe(info))
 	if err != nil {
 		if resp != nil {
@@ -159,8 +161,8 @@ func (s *testSched) close() {
 	s.tr.CloseIdleConnections()
 }
 
-// await returns the first not yet consumed event matching pred, consuming every event up to
-// it; it fails the test at the deadline or when the stream ends first.
+// await returns (and consumes) the oldest unconsumed event matching pred, leaving the others
+// for later awaits; it fails the test at the deadline or when the stream ends first.
 func (s *testSched) await(pred func(*scheduler.Event) bool) *scheduler.Event {
 	s.t.Helper()
 	ev, err := s.tryAwait(pred, waitTimeout)
@@ -183,11 +185,10 @@ func (s *testSched) tryAwait(pred func(*scheduler.Event) bool, timeout time.Dura
 	for {
 		for i, e := range s.events {
 			if pred(e) {
-				s.events = s.events[i+1:]
+				s.events = slices.Delete(s.events, i, i+1)
 				return e, nil
 			}
 		}
-		s.events = s.events[:0]
 		if s.done {
 			return nil, fmt.Errorf("stream ended before the awaited event: %w", s.err)
 		}
@@ -330,4 +331,22 @@ func ports(rs []mesos.Resource) mesos.Ranges {
 		}
 	}
 	return out
+}
+
+// awaitState acknowledges each update of taskID until one in state arrives, and returns it
+// (acknowledged too).
+func (s *testSched) awaitState(taskID string, state mesos.TaskState) mesos.TaskStatus {
+	s.t.Helper()
+	for {
+		st := s.awaitUpdate(taskID, -1)
+		if len(st.UUID) > 0 {
+			s.ack(st)
+		}
+		if st.GetState() == state {
+			return st
+		}
+		if terminal(st.GetState()) {
+			s.t.Fatalf("task %s ended in %s (%s), want %s", taskID, st.GetState(), st.GetMessage(), state)
+		}
+	}
 }

@@ -91,3 +91,145 @@ func acceptCall(o mesos.Offer, tasks ...mesos.TaskInfo) *scheduler.Call {
 		Operations: []mesos.Offer_Operation{{Type: mesos.Offer_Operation_LAUNCH, Launch: &mesos.Offer_Operation_Launch{TaskInfos: tasks}}},
 	}}
 }
+
+func TestMaster_UpdateResentUntilAcknowledged(t *testing.T) {
+	m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{smallAgent("a1")} })
+	s := subscribe(t, m, frameworkInfo("resend", 0), nil)
+	o := s.awaitOffers()[0]
+	s.launch(o, "t1", "exit 0", taskResources(0.1, 32))
+	first := s.awaitUpdate("t1", mesos.TASK_STARTING)
+	// Not acknowledged: the same update (same uuid) comes again, and nothing newer for t1 first.
+	again := s.awaitUpdate("t1", -1)
+	if again.GetState() != mesos.TASK_STARTING || string(again.UUID) != string(first.UUID) {
+		t.Fatalf("after an unacknowledged TASK_STARTING got %s (same uuid: %v)", again.GetState(), string(again.UUID) == string(first.UUID))
+	}
+	s.ack(again)
+	running := s.awaitUpdate("t1", -1)
+	if running.GetState() != mesos.TASK_RUNNING {
+		t.Fatalf("after acknowledging TASK_STARTING got %s, want TASK_RUNNING", running.GetState())
+	}
+	s.ack(running)
+	s.awaitAcked("t1", mesos.TASK_FINISHED)
+	waitFor(t, "no unacknowledged update", func() bool {
+		ts, _ := taskByID(m, "t1")
+		return !ts.Active && ts.Unacknowledged == 0
+	})
+}
+
+func TestMaster_KillCommandTask(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cmd     string
+		caps    []mesos.FrameworkInfo_Capability_Type
+		message string
+	}{
+		{"sigterm", "exec sleep 1000", nil, "Command terminated with signal Terminated"},
+		{"sigkill after grace", `trap "" TERM; while :; do sleep 1; done`,
+			[]mesos.FrameworkInfo_Capability_Type{mesos.FrameworkInfo_Capability_TASK_KILLING_STATE},
+			"Command terminated with signal Killed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{smallAgent("a1")} })
+			s := subscribe(t, m, frameworkInfo("kill", 0, tc.caps...), nil)
+			o := s.awaitOffers()[0]
+			s.launch(o, "t1", tc.cmd, taskResources(0.1, 32))
+			s.awaitAcked("t1", mesos.TASK_STARTING)
+			s.awaitAcked("t1", mesos.TASK_RUNNING)
+			ts, _ := taskByID(m, "t1")
+			if ts.PID == 0 {
+				t.Fatal("running task has no process")
+			}
+			s.mustCall(&scheduler.Call{Type: scheduler.Call_KILL, Kill: &scheduler.Call_Kill{TaskID: mesos.TaskID{Value: "t1"}}})
+			if len(tc.caps) > 0 {
+				s.awaitAcked("t1", mesos.TASK_KILLING)
+			}
+			st := s.awaitAcked("t1", mesos.TASK_KILLED)
+			if st.GetMessage() != tc.message {
+				t.Errorf("TASK_KILLED message %q, want %q", st.GetMessage(), tc.message)
+			}
+			waitFor(t, "the process to be gone", func() bool { return processGone(ts.PID) })
+		})
+	}
+}
+
+func TestMaster_CommandTaskFailure(t *testing.T) {
+	m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{smallAgent("a1")} })
+	s := subscribe(t, m, frameworkInfo("fail", 0), nil)
+	o := s.awaitOffers()[0]
+	s.launch(o, "exit7", "exit 7", taskResources(0.1, 32))
+	st := s.awaitState("exit7", mesos.TASK_FAILED)
+	if st.GetMessage() != "Command exited with status 7" {
+		t.Errorf("message %q", st.GetMessage())
+	}
+	o = s.awaitOffers()[0]
+	s.launch(o, "crash", "exec sleep 1000", taskResources(0.1, 32))
+	s.awaitState("crash", mesos.TASK_RUNNING)
+	if err := m.KillTaskProcess("crash"); err != nil {
+		t.Fatal(err)
+	}
+	st = s.awaitAcked("crash", mesos.TASK_FAILED)
+	if st.GetMessage() != "Command terminated with signal Killed" {
+		t.Errorf("message %q", st.GetMessage())
+	}
+	if err := m.KillTaskProcess("crash"); err == nil {
+		t.Error("KillTaskProcess of a finished task succeeded")
+	}
+}
+
+func TestMaster_Reconcile(t *testing.T) {
+	m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{smallAgent("a1")} })
+	s := subscribe(t, m, frameworkInfo("reconcile", 0), nil)
+	o := s.awaitOffers()[0]
+	s.launch(o, "t1", "exec sleep 1000", taskResources(0.1, 32))
+	s.awaitAcked("t1", mesos.TASK_STARTING)
+	s.awaitAcked("t1", mesos.TASK_RUNNING)
+
+	isReconcile := func(id string) func(*scheduler.Event) bool {
+		return func(e *scheduler.Event) bool {
+			return e.Type == scheduler.Event_UPDATE && e.Update.Status.TaskID.Value == id &&
+				e.Update.Status.GetReason() == mesos.REASON_RECONCILIATION
+		}
+	}
+	s.mustCall(&scheduler.Call{Type: scheduler.Call_RECONCILE, Reconcile: &scheduler.Call_Reconcile{}})
+	st := s.await(isReconcile("t1")).Update.Status
+	if st.GetState() != mesos.TASK_RUNNING || len(st.UUID) != 0 {
+		t.Errorf("implicit reconciliation: %s with uuid %x, want TASK_RUNNING without uuid", st.GetState(), st.UUID)
+	}
+	s.mustCall(&scheduler.Call{Type: scheduler.Call_RECONCILE, Reconcile: &scheduler.Call_Reconcile{Tasks: []scheduler.Call_Reconcile_Task{
+		{TaskID: mesos.TaskID{Value: "t1"}, AgentID: &mesos.AgentID{Value: "a1"}},
+		{TaskID: mesos.TaskID{Value: "nope"}, AgentID: &mesos.AgentID{Value: "a1"}},
+	}}})
+	if st := s.await(isReconcile("t1")).Update.Status; st.GetState() != mesos.TASK_RUNNING {
+		t.Errorf("explicit reconciliation of t1: %s", st.GetState())
+	}
+	if st := s.await(isReconcile("nope")).Update.Status; st.GetState() != mesos.TASK_LOST {
+		t.Errorf("explicit reconciliation of an unknown task: %s, want TASK_LOST", st.GetState())
+	}
+}
+
+func TestMaster_InvalidAccept(t *testing.T) {
+	m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{smallAgent("a1")} })
+	s := subscribe(t, m, frameworkInfo("invalid", 0), nil)
+	o := s.awaitOffers()[0]
+	tooBig := mesos.TaskInfo{Name: "big", TaskID: mesos.TaskID{Value: "big"}, AgentID: o.AgentID,
+		Resources: taskResources(3, 32), Command: &mesos.CommandInfo{Value: ptr("true")}}
+	badPort := mesos.TaskInfo{Name: "port", TaskID: mesos.TaskID{Value: "port"}, AgentID: o.AgentID,
+		Resources: taskResources(0.1, 32, 40000), Command: &mesos.CommandInfo{Value: ptr("true")}}
+	noCommand := mesos.TaskInfo{Name: "nocmd", TaskID: mesos.TaskID{Value: "nocmd"}, AgentID: o.AgentID,
+		Resources: taskResources(0.1, 32)}
+	s.mustCall(acceptCall(o, tooBig, badPort, noCommand))
+	for _, id := range []string{"big", "port", "nocmd"} {
+		st := s.awaitUpdate(id, mesos.TASK_ERROR)
+		if st.GetReason() != mesos.REASON_TASK_INVALID || len(st.UUID) != 0 {
+			t.Errorf("%s: reason %s, uuid %x", id, st.GetReason(), st.UUID)
+		}
+	}
+	// The offer is used up: accepting it again drops the task.
+	again := mesos.TaskInfo{Name: "again", TaskID: mesos.TaskID{Value: "again"}, AgentID: o.AgentID,
+		Resources: taskResources(0.1, 32), Command: &mesos.CommandInfo{Value: ptr("true")}}
+	s.mustCall(acceptCall(o, again))
+	st := s.awaitUpdate("again", mesos.TASK_LOST)
+	if st.GetReason() != mesos.REASON_INVALID_OFFERS {
+		t.Errorf("reason %s, want REASON_INVALID_OFFERS", st.GetReason())
+	}
+}

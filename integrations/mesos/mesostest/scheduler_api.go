@@ -117,7 +117,10 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 	fw, sub, removed := m.subscribeLocked(info, call.Subscribe.SuppressedRoles, format)
 	m.mu.Unlock()
 	if removed {
-		sw := startStream(w, format, "")
+		// Mesos sets the stream ID header before it looks at the framework, then sends the
+		// error on the stream and closes it.
+		_, streamID := newUUID()
+		sw := startStream(w, format, streamID)
 		_ = sw.write([][]byte{mustEncode(format.codec, &scheduler.Event{
 			Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "Framework has been removed"}})})
 		return
