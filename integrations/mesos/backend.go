@@ -236,7 +236,7 @@ func (b *Backend) Launch(ctx context.Context, t scheduler.Task) (scheduler.TaskI
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed || b.detached() {
 		return "", fmt.Errorf("launch %q: %w", taskName(t), scheduler.ErrClosed)
 	}
 	if slot != "" {
@@ -272,6 +272,17 @@ func (b *Backend) adoptable(kind scheduler.Kind, slot string) *task {
 	return nil
 }
 
+// detached reports whether the event loop has ended (New's ctx ended or Close): the
+// backend can no longer reach Mesos, and leaves its tasks as they are.
+func (b *Backend) detached() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // wake kicks the event loop without blocking.
 func (b *Backend) wake() {
 	select {
@@ -292,12 +303,17 @@ func (tk *task) event(now time.Time) scheduler.TaskEvent {
 // sent a KILL (again after each subscription until Mesos reports its end). Its
 // terminal event is Killed. A task that has ended is left alone (nil); an unknown ID is
 // scheduler.ErrUnknownTask. Kill returns once the KILL call is made; if the call fails
-// (Mesos unreachable) it is logged and retried after the next subscription.
+// (Mesos unreachable) it is logged and retried after the next subscription. Once New's
+// ctx has ended, Kill changes nothing and returns scheduler.ErrClosed: the tasks are
+// left to the next scheduler of this framework.
 func (b *Backend) Kill(ctx context.Context, id scheduler.TaskID) error {
 	now := time.Now()
 	b.mu.Lock()
 	tk, ok := b.tasks[id]
 	switch {
+	case b.detached():
+		b.mu.Unlock()
+		return fmt.Errorf("kill %s: subscription ended: %w", id, scheduler.ErrClosed)
 	case !ok:
 		b.mu.Unlock()
 		return fmt.Errorf("kill %s: %w", id, scheduler.ErrUnknownTask)

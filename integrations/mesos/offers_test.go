@@ -34,9 +34,9 @@ func portRes(lo, hi uint64, role string) mesosv1.Resource {
 
 func offer(agent string, rs ...mesosv1.Resource) mesosv1.Offer {
 	return mesosv1.Offer{
-		ID:       mesosv1.OfferID{Value: "offer-" + agent},
-		AgentID:  mesosv1.AgentID{Value: agent},
-		Hostname: agent + ".example",
+		ID:        mesosv1.OfferID{Value: "offer-" + agent},
+		AgentID:   mesosv1.AgentID{Value: agent},
+		Hostname:  agent + ".example",
 		Resources: rs,
 	}
 }
