@@ -222,6 +222,7 @@ func (b *Backend) Launch(ctx context.Context, t scheduler.Task) (scheduler.TaskI
 	if slot != "" && t.Kind != scheduler.KindJob {
 		select {
 		case <-b.recovered:
+		case <-b.done:
 		case <-ctx.Done():
 			return "", fmt.Errorf("launch %q: waiting for recovered tasks: %w", taskName(t), ctx.Err())
 		}
