@@ -1,0 +1,503 @@
+package mesos
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicedata/sluice/integrations/mesos/mesostest"
+	"github.com/sluicedata/sluice/scheduler"
+	"github.com/sluicedata/sluice/scheduler/schedulertest"
+)
+
+// The backend tests run against the stand-in Mesos master and agents of mesostest,
+// which launch real processes. Executor tasks run under the test binary as a wrapper
+// executor (see main_test.go).
+
+// newMaster starts a stand-in master with agents agent-0 … agent-(n-1), with short
+// intervals so that tests do not wait on Mesos' defaults.
+func newMaster(t testing.TB, agents int, mod func(*mesostest.Config)) *mesostest.Master {
+	t.Helper()
+	cfg := mesostest.DefaultConfig()
+	cfg.WorkDir = t.TempDir()
+	cfg.HeartbeatInterval = 500 * time.Millisecond
+	cfg.AllocationInterval = 50 * time.Millisecond
+	cfg.StatusUpdateRetryInterval = 200 * time.Millisecond
+	cfg.StatusUpdateRetryMax = time.Second
+	cfg.Logger = testLogger(t)
+	for i := range agents {
+		cfg.Agents = append(cfg.Agents, mesostest.AgentConfig{
+			ID:              "agent-" + strconv.Itoa(i),
+			KillGracePeriod: time.Second,
+		})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := mesostest.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// testConfig is the Config of the backend tests on master m.
+func testConfig(t testing.TB, m *mesostest.Master) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Master = m.Addr()
+	cfg.FrameworkIDFile = filepath.Join(t.TempDir(), "framework-id")
+	cfg.Executor.Wrapper = testWrapper(t)
+	cfg.RefuseSeconds = time.Second
+	cfg.LocalityWait = time.Second
+	cfg.ReconnectMin = 10 * time.Millisecond
+	cfg.ReconnectMax = 200 * time.Millisecond
+	cfg.RecoveryTimeout = 5 * time.Second
+	cfg.Logger = testLogger(t)
+	return cfg
+}
+
+// standIns maps each backend of the conformance suite to its stand-in master.
+type standIns struct {
+	mu sync.Mutex
+	m  map[scheduler.Backend]*mesostest.Master
+}
+
+func (s *standIns) of(t testing.TB, b scheduler.Backend) *mesostest.Master {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.m[b]
+	if m == nil {
+		t.Fatalf("no stand-in master for backend %p", b)
+	}
+	return m
+}
+
+// pgidFile is where the conformance suite's sleeper writes its process group.
+const pgidFile = ".sluice-pgid"
+
+// standInCommands are the conformance suite's commands on the stand-in: shell commands
+// whose sleeper notes its process group in its sandbox, Lose by the stand-in's
+// KillTaskProcess, Alive by the sleeper's process group.
+func standInCommands(s *standIns) schedulertest.Commands {
+	cmds := schedulertest.ShellCommands()
+	cmds.Sleep = func(ready string) []string {
+		return []string{"/bin/sh", "-c", `sleep 600 & cut -d' ' -f5 /proc/$$/stat > ` + pgidFile + `; : > "$0"; wait`, ready}
+	}
+	cmds.Lose = func(t testing.TB, b scheduler.Backend, id scheduler.TaskID) {
+		t.Helper()
+		if err := s.of(t, b).KillTaskProcess(string(id)); err != nil {
+			t.Fatalf("kill the process of %s: %v", id, err)
+		}
+	}
+	cmds.Alive = func(t testing.TB, b scheduler.Backend, id scheduler.TaskID) bool {
+		t.Helper()
+		for _, ts := range s.of(t, b).Tasks() {
+			if ts.ID != string(id) {
+				continue
+			}
+			raw, err := os.ReadFile(filepath.Join(ts.Sandbox, pgidFile))
+			if err != nil {
+				t.Fatalf("task %s noted no process group: %v", id, err)
+			}
+			pgid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+			if err != nil {
+				t.Fatalf("task %s process group %q: %v", id, raw, err)
+			}
+			return groupAlive(pgid)
+		}
+		t.Fatalf("the stand-in does not know task %s", id)
+		return false
+	}
+	return cmds
+}
+
+// groupAlive reports whether a process of group pgid runs (zombies do not count).
+func groupAlive(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		_, rest, ok := bytes.Cut(b, []byte(") "))
+		if !ok {
+			continue
+		}
+		f := strings.Fields(string(rest))
+		if len(f) >= 3 && f[0] != "Z" && f[0] != "X" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBackend_Conformance runs the scheduler.Backend conformance suite on the stand-in.
+func TestBackend_Conformance(t *testing.T) {
+	s := &standIns{m: make(map[scheduler.Backend]*mesostest.Master)}
+	schedulertest.Run(t, func(t testing.TB) scheduler.Backend {
+		m := newMaster(t, 2, nil)
+		b, _ := startBackend(t, testConfig(t, m))
+		s.mu.Lock()
+		s.m[b] = m
+		s.mu.Unlock()
+		return b
+	}, standInCommands(s))
+}
+
+// activeTasks lists the stand-in's live tasks.
+func activeTasks(m *mesostest.Master) []mesostest.TaskState {
+	var out []mesostest.TaskState
+	for _, ts := range m.Tasks() {
+		if ts.Active && ts.PID > 0 {
+			out = append(out, ts)
+		}
+	}
+	return out
+}
+
+// sleepTask is a service task that runs until killed.
+func sleepTask(kind scheduler.Kind) scheduler.Task {
+	return scheduler.Task{Kind: kind, Command: []string{"/bin/sh", "-c", "exec sleep 600"},
+		Resources: scheduler.Resources{CPU: 0.5, MemMB: 64, Ports: []string{"rpc", "http"}}}
+}
+
+// runScheduler runs a scheduler.Scheduler on b until the test ends or stop is called.
+func runScheduler(t testing.TB, cfg scheduler.Config) (*scheduler.Scheduler, context.CancelFunc) {
+	t.Helper()
+	s, err := scheduler.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	stop := sync.OnceFunc(func() {
+		cancel()
+		<-done
+	})
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// runningExecutors returns the executor slots when all n run, nil otherwise.
+func runningExecutors(s *scheduler.Scheduler, n int) []scheduler.ExecutorStatus {
+	ex := s.Executors()
+	if len(ex) != n {
+		return nil
+	}
+	for _, e := range ex {
+		if e.State != scheduler.StateRunning {
+			return nil
+		}
+	}
+	return ex
+}
+
+// TestBackend_ExecutorsOnePerAgent runs three executors and a master on three agents
+// under the Scheduler: one executor per agent, every service task running.
+func TestBackend_ExecutorsOnePerAgent(t *testing.T) {
+	m := newMaster(t, 3, nil)
+	b, _ := startBackend(t, testConfig(t, m))
+	cfg := scheduler.DefaultConfig()
+	cfg.Backend = b
+	cfg.Executors, cfg.Masters = 3, 1
+	cfg.ExecutorTask = func(int) scheduler.Task { return sleepTask(scheduler.KindExecutor) }
+	cfg.MasterTask = func(int) scheduler.Task { return sleepTask(scheduler.KindMaster) }
+	s, _ := runScheduler(t, cfg)
+	var ex []scheduler.ExecutorStatus
+	schedulertest.Eventually(t, "three running executors", func() bool { ex = runningExecutors(s, 3); return ex != nil })
+	agents := map[string]bool{}
+	for _, e := range ex {
+		agents[e.Node] = true
+	}
+	if len(agents) != 3 {
+		t.Errorf("executors on agents %v, want three distinct", agents)
+	}
+	schedulertest.Eventually(t, "a running master", func() bool { return s.Masters()[0].State == scheduler.StateRunning })
+	st, err := b.Status(t.Context(), s.Masters()[0].TaskID)
+	if err != nil || len(st.Ports) != 2 || st.Ports["rpc"] == st.Ports["http"] {
+		t.Errorf("master status %+v, %v: want two distinct ports", st, err)
+	}
+	if n := len(activeTasks(m)); n != 4 {
+		t.Errorf("the stand-in runs %d tasks, want 4", n)
+	}
+	schedulertest.Eventually(t, "every status update acknowledged", func() bool {
+		for _, ts := range m.Tasks() {
+			if ts.Unacknowledged > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestBackend_Failover restarts the framework scheduler: the new Backend subscribes with
+// the same framework ID and the new Scheduler adopts the running executors instead of
+// launching others.
+func TestBackend_Failover(t *testing.T) {
+	m := newMaster(t, 3, nil)
+	cfg := testConfig(t, m)
+	b1, detach := startBackend(t, cfg)
+	scfg := scheduler.DefaultConfig()
+	scfg.Backend = b1
+	scfg.Executors = 2
+	scfg.ExecutorTask = func(int) scheduler.Task { return sleepTask(scheduler.KindExecutor) }
+	s1, stop1 := runScheduler(t, scfg)
+	var before []scheduler.ExecutorStatus
+	schedulertest.Eventually(t, "two running executors", func() bool { before = runningExecutors(s1, 2); return before != nil })
+	fid := b1.FrameworkID()
+
+	// The scheduler dies: its subscription drops without killing anything.
+	detach()
+	schedulertest.Eventually(t, "the first backend to detach", b1.detached)
+	stop1()
+	schedulertest.Eventually(t, "the framework to be disconnected", func() bool {
+		fs := m.Frameworks()
+		return len(fs) == 1 && !fs[0].Connected
+	})
+	if n := len(activeTasks(m)); n != 2 {
+		t.Fatalf("after the scheduler died the stand-in runs %d tasks, want 2", n)
+	}
+
+	b2, _ := startBackend(t, cfg)
+	scfg.Backend = b2
+	s2, _ := runScheduler(t, scfg)
+	var after []scheduler.ExecutorStatus
+	schedulertest.Eventually(t, "two running executors after failover", func() bool { after = runningExecutors(s2, 2); return after != nil })
+	if got := b2.FrameworkID(); got != fid {
+		t.Errorf("framework ID after failover %q, want %q", got, fid)
+	}
+	for i := range after {
+		if after[i].TaskID != before[i].TaskID {
+			t.Errorf("executor %d is %s after failover, was %s: not adopted", i, after[i].TaskID, before[i].TaskID)
+		}
+	}
+	fs := m.Frameworks()
+	if len(fs) != 1 || !fs[0].Connected || fs[0].ID != fid {
+		t.Errorf("frameworks after failover: %+v", fs)
+	}
+	if n := len(activeTasks(m)); n != 2 {
+		t.Errorf("after failover the stand-in runs %d tasks, want 2", n)
+	}
+}
+
+// lossRecorder collects the Scheduler's OnLoss calls.
+type lossRecorder struct {
+	mu     sync.Mutex
+	losses []scheduler.TaskEvent
+}
+
+func (r *lossRecorder) onLoss(_ context.Context, ev scheduler.TaskEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.losses = append(r.losses, ev)
+}
+
+func (r *lossRecorder) get() []scheduler.TaskEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]scheduler.TaskEvent(nil), r.losses...)
+}
+
+// TestBackend_AgentRemoved removes the agent of an executor: the executor is reported
+// lost at once and replaced on another agent.
+func TestBackend_AgentRemoved(t *testing.T) {
+	m := newMaster(t, 2, nil)
+	b, _ := startBackend(t, testConfig(t, m))
+	var rec lossRecorder
+	cfg := scheduler.DefaultConfig()
+	cfg.Backend = b
+	cfg.Executors = 1
+	cfg.ExecutorTask = func(int) scheduler.Task { return sleepTask(scheduler.KindExecutor) }
+	cfg.OnLoss = rec.onLoss
+	s, _ := runScheduler(t, cfg)
+	var first []scheduler.ExecutorStatus
+	schedulertest.Eventually(t, "a running executor", func() bool { first = runningExecutors(s, 1); return first != nil })
+	if err := m.RemoveAgent(first[0].Node); err != nil {
+		t.Fatal(err)
+	}
+	schedulertest.Eventually(t, "a replacement executor", func() bool {
+		ex := runningExecutors(s, 1)
+		return ex != nil && ex[0].TaskID != first[0].TaskID
+	})
+	ex := s.Executors()[0]
+	if ex.Node == first[0].Node {
+		t.Errorf("replacement on the removed agent %s", ex.Node)
+	}
+	losses := rec.get()
+	if len(losses) != 1 || losses[0].TaskID != first[0].TaskID || losses[0].State != scheduler.StateLost {
+		t.Errorf("losses %+v, want one lost %s", losses, first[0].TaskID)
+	}
+	nodes, err := b.Nodes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.ID == first[0].Node {
+			t.Errorf("Nodes still lists the removed agent: %+v", nodes)
+		}
+	}
+}
+
+// TestBackend_ExecutorKilled kills an executor's process: the task fails, the loss is
+// reported and a new executor runs.
+func TestBackend_ExecutorKilled(t *testing.T) {
+	m := newMaster(t, 1, nil)
+	b, _ := startBackend(t, testConfig(t, m))
+	var rec lossRecorder
+	cfg := scheduler.DefaultConfig()
+	cfg.Backend = b
+	cfg.Executors = 1
+	cfg.ExecutorTask = func(int) scheduler.Task { return sleepTask(scheduler.KindExecutor) }
+	cfg.OnLoss = rec.onLoss
+	s, _ := runScheduler(t, cfg)
+	var first []scheduler.ExecutorStatus
+	schedulertest.Eventually(t, "a running executor", func() bool { first = runningExecutors(s, 1); return first != nil })
+	if err := m.KillTaskProcess(string(first[0].TaskID)); err != nil {
+		t.Fatal(err)
+	}
+	schedulertest.Eventually(t, "a replacement executor", func() bool {
+		ex := runningExecutors(s, 1)
+		return ex != nil && ex[0].TaskID != first[0].TaskID
+	})
+	losses := rec.get()
+	if len(losses) != 1 || losses[0].TaskID != first[0].TaskID || !losses[0].State.Terminal() || losses[0].State == scheduler.StateKilled {
+		t.Errorf("losses %+v, want one failure of %s", losses, first[0].TaskID)
+	}
+}
+
+// TestBackend_SuppressAndKillPending: with nothing pending offers are suppressed; a task
+// no agent can hold stays pending (offers revived) until it is killed.
+func TestBackend_SuppressAndKillPending(t *testing.T) {
+	m := newMaster(t, 1, nil)
+	b, _ := startBackend(t, testConfig(t, m))
+	suppressed := func() bool {
+		fs := m.Frameworks()
+		return len(fs) == 1 && fs[0].Connected && len(fs[0].SuppressedRoles) > 0
+	}
+	schedulertest.Eventually(t, "offers suppressed while nothing is pending", suppressed)
+	ch, err := b.Watch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := schedulertest.NewEvents(ch)
+	huge := scheduler.Task{Name: "huge", Kind: scheduler.KindJob, Command: []string{"true"},
+		Resources: scheduler.Resources{CPU: 1, MemMB: 1 << 30}}
+	id, err := b.Launch(t.Context(), huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := ev.Next(t, id); first.State != scheduler.StatePending {
+		t.Fatalf("first event %+v, want pending", first)
+	}
+	schedulertest.Eventually(t, "offers revived for the pending task", func() bool { return !suppressed() })
+	if err := b.Kill(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if end := ev.End(t, id); end.State != scheduler.StateKilled {
+		t.Errorf("killed pending task ended %+v", end)
+	}
+	schedulertest.Eventually(t, "offers suppressed again", suppressed)
+}
+
+// TestBackend_PreferredAgent places a job on the agent its PreferNodes names.
+func TestBackend_PreferredAgent(t *testing.T) {
+	m := newMaster(t, 3, nil)
+	b, _ := startBackend(t, testConfig(t, m))
+	ch, err := b.Watch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := schedulertest.NewEvents(ch)
+	for _, want := range []string{"agent-2", "agent-1"} {
+		id, err := b.Launch(t.Context(), scheduler.Task{Name: "near", Kind: scheduler.KindJob,
+			Command: []string{"true"}, PreferNodes: []string{want}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end := ev.End(t, id); end.State != scheduler.StateFinished || end.Node != want {
+			t.Errorf("job preferring %s ended %+v", want, end)
+		}
+	}
+}
+
+// TestBackend_RoleAndAuth subscribes with a role, a principal and a secret: the job runs
+// on the resources reserved for the role, the only ones large enough.
+func TestBackend_RoleAndAuth(t *testing.T) {
+	m := newMaster(t, 0, func(c *mesostest.Config) {
+		c.Credentials = map[string]string{"sluice": "s3cret"}
+		c.Agents = []mesostest.AgentConfig{{
+			ID:        "reserved",
+			Resources: &mesostest.Resources{CPUs: 0.1, MemMB: 32, Ports: []mesostest.PortRange{{Begin: 31000, End: 31010}}},
+			Reserved:  map[string]mesostest.Resources{"storage": {CPUs: 2, MemMB: 2048}},
+		}}
+	})
+	cfg := testConfig(t, m)
+	cfg.Role, cfg.Principal, cfg.Secret = "storage", "sluice", "s3cret"
+	b, _ := startBackend(t, cfg)
+	ch, err := b.Watch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := schedulertest.NewEvents(ch)
+	id, err := b.Launch(t.Context(), scheduler.Task{Name: "reserved-job", Kind: scheduler.KindJob,
+		Command: []string{"true"}, Resources: scheduler.Resources{CPU: 1, MemMB: 1024}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := ev.End(t, id); end.State != scheduler.StateFinished {
+		t.Errorf("job on reserved resources ended %+v", end)
+	}
+	fs := m.Frameworks()
+	if len(fs) != 1 || fs[0].Principal != "sluice" {
+		t.Errorf("frameworks %+v, want one with principal sluice", fs)
+	}
+
+	// A wrong secret never subscribes.
+	bad := testConfig(t, m)
+	bad.Principal, bad.Secret = "sluice", "wrong"
+	bad.FrameworkIDFile = ""
+	nb, _ := startBackend(t, bad)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := nb.Nodes(ctx); err == nil {
+		t.Errorf("a backend with a wrong secret saw agents")
+	}
+	if got := nb.FrameworkID(); got != "" {
+		t.Errorf("a backend with a wrong secret subscribed as %q", got)
+	}
+}
+
+// TestBackend_FrameworkIDPersisted: the framework ID Mesos gives is written to the file
+// and a new Backend subscribes with it.
+func TestBackend_FrameworkIDPersisted(t *testing.T) {
+	m := newMaster(t, 1, nil)
+	cfg := testConfig(t, m)
+	b1, _ := startBackend(t, cfg)
+	schedulertest.Eventually(t, "a framework ID", func() bool { return b1.FrameworkID() != "" })
+	fid := b1.FrameworkID()
+	if got, err := readFrameworkID(cfg.FrameworkIDFile); err != nil || got != fid {
+		t.Fatalf("framework ID file holds %q, %v; want %q", got, err, fid)
+	}
+	b1.Close()
+	b2, _ := startBackend(t, cfg)
+	if got := b2.FrameworkID(); got != fid {
+		t.Errorf("new backend starts with framework ID %q, want %q", got, fid)
+	}
+	schedulertest.Eventually(t, "the framework connected again", func() bool {
+		fs := m.Frameworks()
+		return len(fs) == 1 && fs[0].ID == fid && fs[0].Connected
+	})
+	if fmt.Sprint(len(m.Frameworks())) != "1" {
+		t.Errorf("frameworks %+v", m.Frameworks())
+	}
+}
