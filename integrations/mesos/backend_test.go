@@ -501,3 +501,85 @@ func TestBackend_FrameworkIDPersisted(t *testing.T) {
 		t.Errorf("frameworks %+v", m.Frameworks())
 	}
 }
+
+// launchRunning launches task on b and waits until it runs.
+func launchRunning(t *testing.T, b *Backend, task scheduler.Task) scheduler.TaskID {
+	t.Helper()
+	ch, err := b.Watch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := schedulertest.NewEvents(ch)
+	id, err := b.Launch(t.Context(), task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e := ev.Next(t, id)
+		if e.State == scheduler.StateRunning {
+			return id
+		}
+		if e.State.Terminal() {
+			t.Fatalf("task %s ended before it ran: %+v", id, e)
+		}
+	}
+}
+
+// TestBackend_UnclaimedKilled: after a restart, a recovered executor whose slot no
+// longer exists is killed once the adoption window has passed, and one that is claimed
+// keeps running.
+func TestBackend_UnclaimedKilled(t *testing.T) {
+	m := newMaster(t, 2, nil)
+	cfg := testConfig(t, m)
+	cfg.AdoptGrace = 200 * time.Millisecond
+	b1, detach := startBackend(t, cfg)
+	var ids []scheduler.TaskID
+	for _, slot := range []string{"executor-0", "executor-1"} {
+		task := sleepTask(scheduler.KindExecutor)
+		task.Name, task.Labels = slot, map[string]string{scheduler.LabelSlot: slot}
+		ids = append(ids, launchRunning(t, b1, task))
+	}
+	detach()
+	schedulertest.Eventually(t, "the first backend to detach", b1.detached)
+
+	b2, _ := startBackend(t, cfg)
+	scfg := scheduler.DefaultConfig()
+	scfg.Backend = b2
+	scfg.Executors = 1
+	scfg.ExecutorTask = func(int) scheduler.Task { return sleepTask(scheduler.KindExecutor) }
+	s, _ := runScheduler(t, scfg)
+	schedulertest.Eventually(t, "the unclaimed executor killed", func() bool {
+		active := activeTasks(m)
+		return len(active) == 1 && active[0].ID == string(ids[0])
+	})
+	if ex := runningExecutors(s, 1); ex == nil || ex[0].TaskID != ids[0] {
+		t.Errorf("executors %+v, want %s adopted", s.Executors(), ids[0])
+	}
+	st, err := b2.Status(t.Context(), ids[1])
+	if err != nil || st.State != scheduler.StateKilled {
+		t.Errorf("status of the unclaimed executor: %+v, %v", st, err)
+	}
+}
+
+// TestBackend_OrphanKilled: a task of this framework that the tasks file does not know
+// (its record was lost) is killed when implicit reconciliation reports it.
+func TestBackend_OrphanKilled(t *testing.T) {
+	m := newMaster(t, 1, nil)
+	cfg := testConfig(t, m)
+	b1, detach := startBackend(t, cfg)
+	id := launchRunning(t, b1, scheduler.Task{Name: "orphan", Kind: scheduler.KindJob, Command: []string{"sleep", "600"}})
+	detach()
+	schedulertest.Eventually(t, "the first backend to detach", b1.detached)
+	if err := os.Remove(cfg.tasksFile()); err != nil {
+		t.Fatal(err)
+	}
+	startBackend(t, cfg)
+	schedulertest.Eventually(t, "the orphan killed", func() bool {
+		for _, ts := range m.Tasks() {
+			if ts.ID == string(id) {
+				return !ts.Active || ts.PID == 0
+			}
+		}
+		return true
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	"go.uber.org/goleak"
 )
 
 // wrapperArg, as the first argument of the test binary, makes it a Mesos custom
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == wrapperArg {
 		os.Exit(runWrapperExecutor(os.Args[2:]))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // testWrapper is the ExecutorSpec.Wrapper of the backend tests.
