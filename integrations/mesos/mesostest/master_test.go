@@ -124,7 +124,7 @@ func TestMaster_KillCommandTask(t *testing.T) {
 		message string
 	}{
 		{"sigterm", "exec sleep 1000", nil, "Command terminated with signal Terminated"},
-		{"sigkill after grace", `trap "" TERM; while :; do sleep 1; done`,
+		{"sigkill after grace", `trap "" TERM; touch ready; while :; do sleep 1; done`,
 			[]mesos.FrameworkInfo_Capability_Type{mesos.FrameworkInfo_Capability_TASK_KILLING_STATE},
 			"Command terminated with signal Killed"},
 	} {
@@ -138,6 +138,12 @@ func TestMaster_KillCommandTask(t *testing.T) {
 			ts, _ := taskByID(m, "t1")
 			if ts.PID == 0 {
 				t.Fatal("running task has no process")
+			}
+			if strings.Contains(tc.cmd, "touch ready") {
+				waitFor(t, "the TERM trap", func() bool {
+					_, err := os.Stat(filepath.Join(ts.Sandbox, "ready"))
+					return err == nil
+				})
 			}
 			s.mustCall(&scheduler.Call{Type: scheduler.Call_KILL, Kill: &scheduler.Call_Kill{TaskID: mesos.TaskID{Value: "t1"}}})
 			if len(tc.caps) > 0 {
