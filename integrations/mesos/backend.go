@@ -215,6 +215,10 @@ func (b *Backend) Launch(ctx context.Context, t scheduler.Task) (scheduler.TaskI
 	if err := t.Validate(); err != nil {
 		return "", err
 	}
+	pinned, static, err := placementOf(t)
+	if err != nil {
+		return "", err
+	}
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -252,7 +256,7 @@ func (b *Backend) Launch(ctx context.Context, t scheduler.Task) (scheduler.TaskI
 	b.seq++
 	id := newTaskID(taskName(t))
 	tk := &task{id: id, t: t, state: scheduler.StatePending}
-	tk.pending = &pendingTask{id: id, task: t, queued: now, seq: b.seq}
+	tk.pending = &pendingTask{id: id, task: t, queued: now, seq: b.seq, agent: pinned, static: static}
 	b.tasks[id] = tk
 	b.revive = true
 	b.fan.Publish(tk.event(now))

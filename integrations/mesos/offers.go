@@ -2,8 +2,11 @@ package mesos
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	mesosv1 "github.com/mesos/mesos-go/api/v1/lib"
@@ -28,6 +31,42 @@ import (
 //     with a source or persistence are never used;
 //   - an executor task also takes the executor's own resources (ExecutorSpec).
 
+// Labels of a task that constrain its placement on Mesos. The Scheduler passes
+// Task.Labels through, so MasterTask and ExecutorTask can set them per slot.
+const (
+	// LabelAgent pins a task to one agent, by agent ID or host name: it waits for that
+	// agent's offers. Masters of a multi-master cluster use it with LabelStaticPorts, so
+	// that their addresses (--peers) are known before they start.
+	LabelAgent = "sluice.mesos.agent"
+	// LabelStaticPorts gives some of Task.Resources.Ports fixed numbers, as
+	// "rpc=19998,http=19999": only offers holding those ports can take the task.
+	LabelStaticPorts = "sluice.mesos.static-ports"
+)
+
+// placementOf reads the placement labels of t. Errors wrap scheduler.ErrInvalidTask.
+func placementOf(t scheduler.Task) (agent string, static map[string]uint64, err error) {
+	spec := strings.TrimSpace(t.Labels[LabelStaticPorts])
+	if spec == "" {
+		return t.Labels[LabelAgent], nil, nil
+	}
+	static = make(map[string]uint64)
+	used := make(map[uint64]bool)
+	for _, part := range strings.Split(spec, ",") {
+		name, num, ok := strings.Cut(strings.TrimSpace(part), "=")
+		port, perr := strconv.ParseUint(num, 10, 16)
+		switch {
+		case !ok || perr != nil || port == 0:
+			return "", nil, fmt.Errorf("task %q: label %s: %q is not NAME=PORT: %w", t.Name, LabelStaticPorts, part, scheduler.ErrInvalidTask)
+		case !slices.Contains(t.Resources.Ports, name):
+			return "", nil, fmt.Errorf("task %q: label %s: port %q is not among the task's ports %v: %w", t.Name, LabelStaticPorts, name, t.Resources.Ports, scheduler.ErrInvalidTask)
+		case used[port] || static[name] != 0:
+			return "", nil, fmt.Errorf("task %q: label %s: port %s=%d given twice: %w", t.Name, LabelStaticPorts, name, port, scheduler.ErrInvalidTask)
+		}
+		static[name], used[port] = port, true
+	}
+	return t.Labels[LabelAgent], static, nil
+}
+
 // Resource names of the Mesos resources the backend uses.
 const (
 	resCPUs  = "cpus"
@@ -43,6 +82,11 @@ type pendingTask struct {
 	// queued is when Launch queued it; seq breaks ties in launch order.
 	queued time.Time
 	seq    uint64
+	// agent, when set, is the only agent (ID or host name) the task may run on
+	// (LabelAgent); static maps port names to the exact ports they need
+	// (LabelStaticPorts).
+	agent  string
+	static map[string]uint64
 }
 
 // matchInput is what match decides on.
@@ -118,6 +162,9 @@ func match(in matchInput) matchResult {
 		waiting := len(p.task.PreferNodes) > 0 && in.now.Before(p.queued.Add(in.localityWait))
 		for i, o := range in.offers {
 			agent := o.AgentID.Value
+			if p.agent != "" && p.agent != agent && p.agent != o.Hostname {
+				continue
+			}
 			switch p.task.Kind {
 			case scheduler.KindExecutor:
 				if execAgents[agent] {
@@ -132,7 +179,7 @@ func match(in matchInput) matchResult {
 			if rank >= bestRank {
 				continue
 			}
-			t, ok := takeFor(remaining[i], p.task, in.executor)
+			t, ok := takeFor(remaining[i], p.task, p.static, in.executor)
 			if !ok {
 				continue
 			}
@@ -242,8 +289,9 @@ type take struct {
 }
 
 // takeFor takes t's resources (and the executor's, for an executor task) from av
-// without changing it; ok is false when they do not fit.
-func takeFor(av []avail, t scheduler.Task, ex ExecutorSpec) (take, bool) {
+// without changing it; static names the ports that must be exactly those. ok is false
+// when they do not fit.
+func takeFor(av []avail, t scheduler.Task, static map[string]uint64, ex ExecutorSpec) (take, bool) {
 	left := make([]avail, len(av))
 	for i, a := range av {
 		left[i] = a
@@ -267,19 +315,26 @@ func takeFor(av []avail, t scheduler.Task, ex ExecutorSpec) (take, bool) {
 		grab(&out.exec, resCPUs, ex.CPU)
 		grab(&out.exec, resMem, float64(ex.MemMB))
 	}
-	for range t.Resources.Ports {
-		if !ok {
-			break
-		}
-		var r mesosv1.Resource
-		var port uint64
-		r, port, ok = takePort(left)
-		if ok {
-			out.task = append(out.task, r)
-			out.ports = append(out.ports, port)
+	if !ok {
+		return out, false
+	}
+	// Static ports first, so that no dynamic port takes one of them.
+	portRes := make([]mesosv1.Resource, len(t.Resources.Ports))
+	out.ports = make([]uint64, len(t.Resources.Ports))
+	for pass := range 2 {
+		for i, name := range t.Resources.Ports {
+			want, isStatic := static[name]
+			if isStatic != (pass == 0) {
+				continue
+			}
+			portRes[i], out.ports[i], ok = takePort(left, want)
+			if !ok {
+				return out, false
+			}
 		}
 	}
-	return out, ok
+	out.task = append(out.task, portRes...)
+	return out, true
 }
 
 // takeScalar takes amount of the scalar resource name from av, reserved resources
@@ -305,12 +360,19 @@ func takeScalar(av []avail, name string, amount float64) ([]mesosv1.Resource, bo
 	return nil, false
 }
 
-// takePort takes the lowest port of av, reserved ports first, and returns it as a
-// resource of its own.
-func takePort(av []avail) (mesosv1.Resource, uint64, bool) {
+// takePort takes port want from av, or when want is 0 the lowest port (reserved ports
+// first), and returns it as a resource of its own.
+func takePort(av []avail, want uint64) (mesosv1.Resource, uint64, bool) {
 	best := -1
 	for i, a := range av {
 		if a.meta.Name != resPorts || len(a.ranges) == 0 {
+			continue
+		}
+		if want != 0 {
+			if a.ranges.Search(want) >= 0 {
+				best = i
+				break
+			}
 			continue
 		}
 		if best < 0 || (a.reserved == av[best].reserved && a.ranges[0].Begin < av[best].ranges[0].Begin) {
@@ -321,7 +383,10 @@ func takePort(av []avail) (mesosv1.Resource, uint64, bool) {
 		return mesosv1.Resource{}, 0, false
 	}
 	a := &av[best]
-	p := a.ranges[0].Begin
+	p := want
+	if p == 0 {
+		p = a.ranges[0].Begin
+	}
 	a.ranges = a.ranges.Remove(mesosv1.Value_Range{Begin: p, End: p})
 	r := a.meta
 	r.Ranges = &mesosv1.Value_Ranges{Range: []mesosv1.Value_Range{{Begin: p, End: p}}}

@@ -1,6 +1,7 @@
 package mesos
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -61,6 +62,15 @@ func withPorts(names ...string) func(*scheduler.Task) {
 
 func withPriority(p int) func(*scheduler.Task) {
 	return func(t *scheduler.Task) { t.Priority = p }
+}
+
+func labeled(k, v string) func(*scheduler.Task) {
+	return func(t *scheduler.Task) {
+		if t.Labels == nil {
+			t.Labels = map[string]string{}
+		}
+		t.Labels[k] = v
+	}
 }
 
 func preferring(nodes ...string) func(*scheduler.Task) {
@@ -272,6 +282,38 @@ func TestMatch(t *testing.T) {
 			want:    []string{"j@a"},
 		},
 		{
+			name:   "static ports where the offer has them, dynamic ones around them",
+			offers: []mesosv1.Offer{offer("a", res(resCPUs, 4, ""), res(resMem, 4096, ""), portRes(19000, 19999, ""))},
+			pending: []*pendingTask{pend("m", scheduler.KindMaster, 1, 256, withPorts("raft", "rpc", "http"),
+				labeled(LabelStaticPorts, "rpc=19000, http=19999"))},
+			want: []string{"m@a ports=[19001 19000 19999]"},
+		},
+		{
+			name: "an offer without the static ports is passed over",
+			offers: []mesosv1.Offer{
+				offer("a", res(resCPUs, 4, ""), res(resMem, 4096, ""), portRes(31000, 32000, "")),
+				offer("b", res(resCPUs, 4, ""), res(resMem, 4096, ""), portRes(19998, 19999, "")),
+			},
+			pending: []*pendingTask{pend("m", scheduler.KindMaster, 1, 256, withPorts("rpc"), labeled(LabelStaticPorts, "rpc=19998"))},
+			want:    []string{"m@b ports=[19998]"},
+		},
+		{
+			name:    "no offer has the static port",
+			offers:  []mesosv1.Offer{big("a")},
+			pending: []*pendingTask{pend("m", scheduler.KindMaster, 1, 256, withPorts("rpc"), labeled(LabelStaticPorts, "rpc=19998"))},
+		},
+		{
+			name:    "pinned to an agent by ID",
+			offers:  []mesosv1.Offer{big("a"), big("b"), big("c")},
+			pending: []*pendingTask{pend("m", scheduler.KindMaster, 1, 256, labeled(LabelAgent, "c"))},
+			want:    []string{"m@c"},
+		},
+		{
+			name:    "pinned to an agent by host name, which offers nothing",
+			offers:  []mesosv1.Offer{big("a")},
+			pending: []*pendingTask{pend("m", scheduler.KindMaster, 1, 256, labeled(LabelAgent, "b.example"))},
+		},
+		{
 			name:    "several tasks share an offer",
 			offers:  []mesosv1.Offer{offer("a", res(resCPUs, 3, ""), res(resMem, 3000, ""), portRes(31000, 31003, ""))},
 			pending: []*pendingTask{pend("m", scheduler.KindMaster, 1, 1000, withPorts("rpc", "http")), pend("e", scheduler.KindExecutor, 0.9, 968, withPorts("rpc", "http")), pend("j", scheduler.KindJob, 1, 1000)},
@@ -285,6 +327,10 @@ func TestMatch(t *testing.T) {
 			}
 			for i, p := range c.pending {
 				p.seq = uint64(i + 1)
+				var err error
+				if p.agent, p.static, err = placementOf(p.task); err != nil {
+					t.Fatal(err)
+				}
 			}
 			role := c.role
 			if role == "" {
@@ -333,4 +379,25 @@ func set(keys []string) map[string]bool {
 		m[k] = true
 	}
 	return m
+}
+
+func TestPlacementOf(t *testing.T) {
+	task := scheduler.Task{Name: "m", Resources: scheduler.Resources{Ports: []string{"rpc", "http"}}}
+	with := func(spec string) scheduler.Task {
+		t := task.Clone()
+		t.Labels = map[string]string{LabelStaticPorts: spec, LabelAgent: "agent-1"}
+		return t
+	}
+	agent, static, err := placementOf(with(" rpc=19998 ,http=19999"))
+	if err != nil || agent != "agent-1" || static["rpc"] != 19998 || static["http"] != 19999 {
+		t.Errorf("placementOf = %q, %v, %v", agent, static, err)
+	}
+	for _, bad := range []string{"rpc", "rpc=", "rpc=0", "rpc=70000", "raft=1", "rpc=1,http=1", "rpc=1,rpc=2"} {
+		if _, _, err := placementOf(with(bad)); !errors.Is(err, scheduler.ErrInvalidTask) {
+			t.Errorf("placementOf(%q) = %v, want ErrInvalidTask", bad, err)
+		}
+	}
+	if agent, static, err := placementOf(task); agent != "" || static != nil || err != nil {
+		t.Errorf("placementOf without labels = %q, %v, %v", agent, static, err)
+	}
 }
