@@ -230,7 +230,11 @@ func (m *Master) executorCallLocked(a *agent, call *mexec.Call) *callError {
 		}
 		t := e.tasks[st.TaskID.Value]
 		if t == nil {
-			return errorf(http.StatusBadRequest, "Task %s is not a task of executor %s", st.TaskID.Value, e.id)
+			// A task the agent no longer tracks (completed, or never this executor's): the
+			// update is accepted and dropped, as the agent's status update manager does for
+			// updates of terminated tasks.
+			m.log.Warn("status update for an unknown task dropped", "executor_id", e.id, "task_id", st.TaskID.Value)
+			return nil
 		}
 		st.Source = mesos.SOURCE_EXECUTOR.Enum()
 		m.taskUpdateLocked(t, st)

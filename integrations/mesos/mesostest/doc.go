@@ -42,7 +42,8 @@
 //   - Filters as Mesos' allocator keeps them: DECLINE and the unused part of an ACCEPT refuse
 //     those resources from that agent to that role for refuse_seconds (default 5); an agent
 //     whose free resources are no longer contained in the refused ones is offered again
-//     before the filter expires; REVIVE clears filters. OfferTimeout rescinds stale offers.
+//     before the filter expires; REVIVE clears filters, and so does a disconnect or failover.
+//     OfferTimeout rescinds stale offers.
 //   - ACCEPT validation: unknown, used or foreign offers drop the launches (TASK_LOST, or
 //     TASK_DROPPED for PARTITION_AWARE frameworks, REASON_INVALID_OFFERS); tasks needing more
 //     than the offers hold, using ports outside them, with duplicate IDs, another agent, both
@@ -83,8 +84,8 @@
 //     an agent, hold their own resources, and get SUBSCRIBED (executor, framework and agent
 //     info, container ID), LAUNCH, LAUNCH_GROUP, KILL, ACKNOWLEDGED, MESSAGE, SHUTDOWN and
 //     HEARTBEAT events; UPDATE (uuid required, not TASK_STAGING), MESSAGE and HEARTBEAT calls
-//     are accepted from a subscribed executor. Tasks launched before the executor subscribes
-//     are queued. When the process exits, its live tasks get TASK_FAILED (TASK_KILLED if being
+//     are accepted from a subscribed executor (updates of tasks the agent no longer tracks are
+//     accepted and dropped). Tasks launched before the executor subscribes are queued. When the process exits, its live tasks get TASK_FAILED (TASK_KILLED if being
 //     killed) with REASON_EXECUTOR_TERMINATED from SOURCE_AGENT, and the framework a FAILURE
 //     event whose status is the raw wait status (syscall.WaitStatus). An executor not
 //     subscribed within ExecutorRegistrationTimeout is killed

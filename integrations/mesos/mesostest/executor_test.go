@@ -25,7 +25,9 @@ func helperExecutorInfo(t *testing.T, id, codec string) *mesos.ExecutorInfo {
 		ExecutorID: mesos.ExecutorID{Value: id},
 		Command: &mesos.CommandInfo{Value: ptr(bin), Shell: ptr(false), Arguments: []string{bin},
 			Environment: &mesos.Environment{Variables: []mesos.Environment_Variable{
-				{Name: helperEnv, Value: ptr("1")}, {Name: "HELPER_CODEC", Value: ptr(codec)}}}},
+				{Name: helperEnv, Value: ptr("1")}, {Name: "HELPER_CODEC", Value: ptr(codec)},
+				// A race-enabled binary sleeps a second at exit unless told not to.
+				{Name: "GORACE", Value: ptr("atexit_sleep_ms=0")}}}},
 		Resources: taskResources(0.1, 32),
 	}
 }
@@ -125,7 +127,10 @@ func TestMaster_ExecutorExit(t *testing.T) {
 }
 
 func TestMaster_ShutdownExecutor(t *testing.T) {
-	m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{smallAgent("a1")} })
+	agent := smallAgent("a1")
+	// Long enough for the helper to exit by itself on a loaded machine.
+	agent.ExecutorShutdownGracePeriod = waitTimeout
+	m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{agent} })
 	s := subscribe(t, m, frameworkInfo("shutdown", 0), nil)
 	launchOnExecutor(t, s, helperExecutorInfo(t, "e1", "protobuf"), "x1", "")
 	s.awaitState("x1", mesos.TASK_RUNNING)

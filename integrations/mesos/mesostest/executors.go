@@ -104,6 +104,7 @@ func executorMessageEvent(data []byte) *mexec.Event {
 
 // executorExitedLocked handles the exit of a custom executor's process.
 func (m *Master) executorExitedLocked(e *executor, p *process) {
+	m.log.Info("executor exited", "agent_id", e.agent.id, "executor_id", e.id, "status", exitMessage(p.status))
 	if m.closed || e.agent.removed {
 		return
 	}
@@ -177,6 +178,7 @@ func (m *Master) shutdownExecutorLocked(e *executor) {
 		return
 	}
 	e.shutdownDeadline = time.Now().Add(m.shutdownGrace(e))
+	m.log.Info("executor shutdown", "agent_id", e.agent.id, "executor_id", e.id, "grace", m.shutdownGrace(e))
 	if e.sub == nil {
 		e.proc.signal(sigKill)
 		return

@@ -194,6 +194,7 @@ func (m *Master) subscribeLocked(info mesos.FrameworkInfo, suppressed []string, 
 			Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "Framework failed over"}}))
 		old.q.close()
 		m.removeOffersLocked(fw, false)
+		fw.filters = nil
 	}
 	_, streamID := newUUID()
 	sub := &schedSub{streamID: streamID, codec: format.codec, q: newEventQueue()}
@@ -236,6 +237,8 @@ func (m *Master) schedulerDisconnected(fw *framework, sub *schedSub) {
 	fw.sub = nil
 	sub.q.close()
 	m.removeOffersLocked(fw, false)
+	// Mesos' allocator clears a deactivated framework's offer filters.
+	fw.filters = nil
 	timeout := time.Duration(fw.info.GetFailoverTimeout() * float64(time.Second))
 	m.log.Info("framework disconnected", "framework_id", fw.id, "failover_timeout", timeout)
 	if timeout <= 0 {

@@ -29,9 +29,6 @@ func (m *Master) startCommandTaskLocked(t *task) {
 	t.delivered = true
 	ci := *t.info.Command
 	env := m.executorEnv(a, fw, execID, sandbox, &ci, false)
-	if t.exec != nil {
-		env = append(env, "MESOS_TASK_ID="+t.id)
-	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
