@@ -569,10 +569,16 @@ func TestBackend_UnclaimedKilled(t *testing.T) {
 	if ex := runningExecutors(s, 1); ex == nil || ex[0].TaskID != ids[0] {
 		t.Errorf("executors %+v, want %s adopted", s.Executors(), ids[0])
 	}
-	st, err := b2.Status(t.Context(), ids[1])
-	if err != nil || st.State != scheduler.StateKilled {
-		t.Errorf("status of the unclaimed executor: %+v, %v", st, err)
-	}
+	schedulertest.Eventually(t, "the unclaimed executor's end", func() bool {
+		st, err := b2.Status(t.Context(), ids[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State.Terminal() && st.State != scheduler.StateKilled {
+			t.Fatalf("the unclaimed executor ended %+v, want killed", st)
+		}
+		return st.State == scheduler.StateKilled
+	})
 }
 
 // TestBackend_OrphanKilled: a task of this framework that the tasks file does not know
