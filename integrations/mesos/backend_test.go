@@ -345,6 +345,8 @@ func (c *lossCase) replaced(t *testing.T) (scheduler.ExecutorStatus, scheduler.T
 		ex := runningExecutors(c.s, 1)
 		return ex != nil && ex[0].TaskID != c.first.TaskID
 	})
+	// OnLoss runs on a goroutine of its own.
+	schedulertest.Eventually(t, "the loss reported", func() bool { return len(c.rec.get()) > 0 })
 	losses := c.rec.get()
 	if len(losses) != 1 || losses[0].TaskID != c.first.TaskID {
 		t.Fatalf("losses %+v, want one of %s", losses, c.first.TaskID)
