@@ -126,24 +126,29 @@ func (w *ExecutorWatch) Executors(ctx context.Context) ([]framework.ExecutorTask
 }
 
 // WatchExecutors streams executor events from now on: it reads the job's allocations
-// once before it returns (the baseline, which yields no event), then follows them with
-// blocking queries until ctx ends or the watch is closed, when the channel is closed.
-// Query errors are retried with a growing pause, so a Nomad outage delays events.
+// once before it returns (the baseline, which yields no event; if Nomad does not answer
+// then, the first answer is), then follows them with blocking queries until ctx ends
+// or the watch is closed, when the channel is closed. Query errors are retried with a
+// growing pause, so a Nomad outage delays events. After Close it returns
+// scheduler.ErrClosed.
 func (w *ExecutorWatch) WatchExecutors(ctx context.Context) (<-chan framework.ExecutorEvent, error) {
 	select {
 	case <-w.closing:
 		return nil, fmt.Errorf("watch executors: %w", scheduler.ErrClosed)
 	default:
 	}
-	stubs, meta, err := w.api.Jobs().Allocations(w.cfg.JobID, true, w.queryOpts(ctx, 0))
-	if err != nil && !isNotFound(err) {
-		return nil, fmt.Errorf("list the allocations of Nomad job %s: %w", w.cfg.JobID, err)
-	}
 	tr := newExecTracker(w.cfg.Task)
-	tr.baseline(stubs)
 	var index uint64
-	if meta != nil {
-		index = meta.LastIndex
+	stubs, meta, err := w.api.Jobs().Allocations(w.cfg.JobID, true, w.queryOpts(ctx, 0))
+	switch {
+	case err != nil && !isNotFound(err):
+		// follow takes the baseline once Nomad answers.
+		w.log.Warn("executor_allocations_failed", "err", err)
+	default:
+		tr.baseline(stubs)
+		if meta != nil {
+			index = meta.LastIndex
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan framework.ExecutorEvent)
@@ -190,6 +195,10 @@ func (w *ExecutorWatch) follow(ctx context.Context, tr *execTracker, index uint6
 			} else {
 				index = meta.LastIndex
 			}
+		}
+		if !tr.based {
+			tr.baseline(stubs)
+			continue
 		}
 		for _, ev := range tr.update(stubs, time.Now()) {
 			if ev.State == scheduler.StateRunning {

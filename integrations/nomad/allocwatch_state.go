@@ -56,7 +56,9 @@ func execStateOf(f allocFacts, task string) execState {
 // execTracker turns successive lists of the executor job's allocations into executor
 // events. It is used by one goroutine.
 type execTracker struct {
-	task  string
+	task string
+	// based is set once baseline has run.
+	based bool
 	seen  map[string]*trackedAlloc
 	stubs map[string]*api.AllocationListStub
 }
@@ -73,6 +75,7 @@ func newExecTracker(task string) *execTracker {
 
 // baseline records the allocations as they are, without events.
 func (t *execTracker) baseline(stubs []*api.AllocationListStub) {
+	t.based = true
 	for _, s := range stubs {
 		st := execStateOf(factsOfStub(s), t.task)
 		t.seen[s.ID] = &trackedAlloc{reported: st.state, restarts: st.restarts}

@@ -27,7 +27,7 @@ const (
 	// loaded CI machine running -race tests may start Nomad slowly.
 	startTimeout = 90 * time.Second
 	// stopGrace is how long a SIGINT gets before the agent is killed.
-	stopGrace = 20 * time.Second
+	stopGrace = 60 * time.Second
 	// startAttempts retries a start whose agent exited early (a port taken between
 	// probe and bind).
 	startAttempts = 3

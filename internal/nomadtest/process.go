@@ -95,7 +95,7 @@ func (p *process) stop() error {
 		case <-timer.C:
 			_ = p.cmd.Process.Kill()
 			<-p.exited
-			err = fmt.Errorf("%s ignored SIGINT for %v", p.name, stopGrace)
+			err = fmt.Errorf("%s ignored SIGINT for %v; log tail:\n%s", p.name, stopGrace, p.logTail())
 		}
 		timer.Stop()
 		killGroup(p.cmd.Process.Pid)
