@@ -1,6 +1,7 @@
 package nomad
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,27 @@ func TestExecTracker_BaselineRunningYieldsNoEvent(t *testing.T) {
 	got := tr.update([]*api.AllocationListStub{stub("a", "running", "running", 4)}, time.Now())
 	if len(got) != 2 || got[0].State != scheduler.StateLost || got[1].State != scheduler.StateRunning {
 		t.Errorf("events %+v after a restart, want lost then running", got)
+	}
+}
+
+func TestExecutorWatch_NomadDownAtStart(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Address = "http://127.0.0.1:1" // nothing listens: every query fails at once
+	w, err := NewExecutorWatch(ExecutorWatchConfig{Nomad: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	ch, err := w.WatchExecutors(ctx)
+	if err != nil {
+		t.Fatalf("WatchExecutors with Nomad down: %v, want a watch that waits for Nomad", err)
+	}
+	if _, err := w.Executors(t.Context()); err == nil {
+		t.Error("Executors with Nomad down: no error")
+	}
+	cancel()
+	for ev := range ch {
+		t.Errorf("event %+v with Nomad down", ev)
 	}
 }
