@@ -53,6 +53,13 @@ func TestFactory(t *testing.T) {
 	if b.Name() != "nomad" {
 		t.Errorf("Name() = %q", b.Name())
 	}
+	// Nothing listens there: calls fail, and say so.
+	if _, err := b.Launch(t.Context(), scheduler.Task{Kind: scheduler.KindJob, Command: []string{"true"}}); err == nil {
+		t.Error("Launch with Nomad down: no error")
+	}
+	if _, err := b.Nodes(t.Context()); err == nil {
+		t.Error("Nodes with Nomad down: no error")
+	}
 	if err := b.(*Backend).Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
