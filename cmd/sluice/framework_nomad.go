@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
 	"github.com/urfave/cli/v2"
 
 	"github.com/sluicedata/sluice/integrations/nomad"
+	"github.com/sluicedata/sluice/scheduler"
+	"github.com/sluicedata/sluice/scheduler/framework"
 )
 
 // `sluice framework nomad …` deploys Sluice on a Nomad cluster and runs its framework
@@ -37,7 +41,7 @@ func frameworkNomadCommand() *cli.Command {
 framework sidecar, which runs lineage jobs and recomputes as Nomad batch jobs
 "<prefix>-job-<id>-<attempt>") and "<prefix>-executor" (one per node).`,
 		Subcommands: []*cli.Command{
-			nomadDeployCommand(), nomadStatusCommand(), nomadScaleCommand(), nomadTeardownCommand(),
+			nomadDeployCommand(), nomadStatusCommand(), nomadScaleCommand(), nomadTeardownCommand(), nomadServeCommand(),
 		},
 		OnUsageError: onUsageError,
 	}
@@ -321,4 +325,84 @@ func nomadTeardownCommand() *cli.Command {
 			fmt.Fprintf(c.App.Writer, "removed %d job(s): %s\n", len(ids), strings.Join(ids, ", "))
 			return nil
 		})
+}
+
+func nomadServeCommand() *cli.Command {
+	return nomadLeaf("serve", "run the FrameworkScheduler of a deployment (the masters' sidecar)",
+		`Serves the FrameworkScheduler gRPC service on --rpc-addr for the master of the same
+allocation: lineage jobs and recomputes run as Nomad batch jobs "<prefix>-job-<id>-
+<attempt>", and the executors are the allocations of "<prefix>-executor", which Nomad
+keeps running; an executor allocation that stops is reported lost at once. Deploy runs
+it as the "framework" task of the master job.`,
+		[]cli.Flag{
+			&cli.StringFlag{Name: "rpc-addr", Required: true, Usage: "serve the FrameworkScheduler on `HOST:PORT`"},
+			&cli.StringFlag{Name: "datacenters", Usage: "comma-separated `DATACENTERS` of the lineage jobs (default: all)"},
+			&cli.StringFlag{Name: "driver", Value: nomad.DriverRawExec, Usage: "task `DRIVER` of lineage jobs: raw_exec or exec"},
+			logLevelFlag("info"),
+		}, runNomadServe)
+}
+
+func runNomadServe(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return usageExit(c, "serve", err.Error())
+	}
+	cfg := nomadConfig(c)
+	cfg.Datacenters = splitList(c.String("datacenters"))
+	cfg.Driver = c.String("driver")
+	cfg.Logger = log
+	if err := cfg.Validate(); err != nil {
+		return usageExit(c, "serve", err.Error())
+	}
+	lis, err := net.Listen("tcp", c.String("rpc-addr"))
+	if err != nil {
+		return fmt.Errorf("framework scheduler service: %w", err)
+	}
+	defer lis.Close()
+	backend, err := nomad.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	watch, err := nomad.NewExecutorWatch(nomad.ExecutorWatchConfig{Nomad: cfg, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer watch.Close()
+	// The Scheduler runs jobs only: Nomad keeps the masters and the executors.
+	scfg := scheduler.DefaultConfig()
+	scfg.Backend = backend
+	scfg.Logger = log.With("component", "scheduler")
+	sched, err := scheduler.New(scfg)
+	if err != nil {
+		return err
+	}
+	srv, err := framework.NewServer(framework.ServerConfig{Scheduler: sched, Executors: watch, Backend: backend.Name(),
+		Logger: log})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	log.Info("nomad framework scheduler serving", "rpc_addr", lis.Addr().String(), "nomad", cfg.Address, "job_prefix", cfg.JobPrefix)
+	var (
+		wg       sync.WaitGroup
+		schedErr error
+		srvErr   error
+	)
+	wg.Go(func() {
+		schedErr = sched.Run(ctx)
+		cancel() // the service cannot go on without its Scheduler
+	})
+	wg.Go(func() {
+		srvErr = srv.Serve(ctx, lis)
+		cancel()
+	})
+	wg.Wait()
+	if err := errors.Join(schedErr, srvErr); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
 }

@@ -447,16 +447,19 @@ func (d Deployment) memDir() string {
 }
 
 // executorArgs are the arguments of `sluice executor` in the executor task. The masters
-// come from SLUICE_MASTER (the template). The advertised host is the node's address,
-// which is also the Host of the Backend's nodes: the master's preferred hosts for a job
-// (those of its inputs' executors) then name nodes.
+// come from SLUICE_MASTER (the template). The advertised host is the node's host name,
+// as Sluice hosts are everywhere (os.Hostname): clients on the node read its blocks
+// directly and `sluice report` shows its PID there.
 func (d Deployment) executorArgs() []string {
 	return []string{
 		"executor",
 		"--rpc-addr", "${NOMAD_ADDR_rpc}",
 		"--http-addr", "${NOMAD_ADDR_http}",
-		"--advertise-host", "${NOMAD_IP_rpc}",
+		"--advertise-host", "${attr.unique.hostname}",
 		"--task-id", "${NOMAD_ALLOC_ID}",
+		// A restart of the task in its allocation is reported lost (ExecutorWatch):
+		// it comes back empty, as a new node would.
+		"--format",
 		"--mem-dir", d.memDir(),
 		"--mem-size", strconv.FormatInt(d.MemTierSize, 10),
 	}

@@ -230,7 +230,7 @@ func TestExecutorJob(t *testing.T) {
 	args := argsOf(t, ex)
 	for flag, v := range map[string]string{
 		"--rpc-addr": "${NOMAD_ADDR_rpc}", "--http-addr": "${NOMAD_ADDR_http}", "--task-id": "${NOMAD_ALLOC_ID}",
-		"--advertise-host": "${NOMAD_IP_rpc}", "--mem-dir": "/dev/shm/sluice/sl-${NOMAD_ALLOC_ID}",
+		"--advertise-host": "${attr.unique.hostname}", "--mem-dir": "/dev/shm/sluice/sl-${NOMAD_ALLOC_ID}",
 		"--mem-size": "268435456", "--log-level": "info",
 	} {
 		if got := flagValue(args, flag); got != v {
