@@ -20,7 +20,9 @@
 // resources in Nomad's units (cores times the slowest node's cpu.frequency, else
 // 1000 MHz a core; Nomad's minimums), Task.Labels as meta, and an affinity on
 // ${node.unique.id} per preferred node, best first. Restarts and reschedules are off:
-// the Scheduler and the master decide on reruns, with a new task.
+// the Scheduler and the master decide on reruns, with a new task. Nomad interpolates
+// ${...} in the task's arguments and environment (${NOMAD_ALLOC_ID}, ${node.unique.id}),
+// so such text in Task.Command or Task.Env is replaced on the node.
 //
 // Task states follow the allocation events of Nomad's event stream, with a resync that
 // lists the allocations of live tasks after every reconnection and every few seconds:
