@@ -20,6 +20,15 @@ func runAsync(ctx context.Context, cfg ExecutorConfig, run RunFunc) <-chan error
 	return done
 }
 
+// launchTask runs RunExecutor against a and has a launch task-1 once it subscribed.
+func launchTask(ctx context.Context, t *testing.T, a *fakeAgent, cfg ExecutorConfig, run RunFunc) <-chan error {
+	t.Helper()
+	done := runAsync(ctx, cfg, run)
+	a.waitSubs(1)
+	a.send(launchEvent(testTask(t, "task-1")))
+	return done
+}
+
 // result waits for RunExecutor's return.
 func result(t *testing.T, done <-chan error) error {
 	t.Helper()
@@ -51,9 +60,7 @@ func TestRunExecutor_TaskFinishes(t *testing.T) {
 	a := newFakeAgent(t, true)
 	got := make(chan TaskInfo, 1)
 	release := make(chan struct{})
-	done := runAsync(t.Context(), testExecutorConfig(a, false), serveUntil(got, release, nil))
-	a.waitSubs(1)
-	a.send(launchEvent(testTask(t, "task-1")))
+	done := launchTask(t.Context(), t, a, testExecutorConfig(a, false), serveUntil(got, release, nil))
 	task := <-got
 	want := TaskInfo{
 		ID: "task-1", Name: "executor-0", AgentID: "agent-1", Host: "agent-host-1",
@@ -92,9 +99,7 @@ func TestRunExecutor_KillAndShutdown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newFakeAgent(t, true)
 			got := make(chan TaskInfo, 1)
-			done := runAsync(t.Context(), testExecutorConfig(a, false), serveUntil(got, nil, nil))
-			a.waitSubs(1)
-			a.send(launchEvent(testTask(t, "task-1")))
+			done := launchTask(t.Context(), t, a, testExecutorConfig(a, false), serveUntil(got, nil, nil))
 			<-got
 			a.waitState(mesosv1.TASK_RUNNING)
 			tc.stop(a)
@@ -113,9 +118,7 @@ func TestRunExecutor_TaskFails(t *testing.T) {
 	got := make(chan TaskInfo, 1)
 	release := make(chan struct{})
 	boom := errors.New("tier directory not writable")
-	done := runAsync(t.Context(), testExecutorConfig(a, false), serveUntil(got, release, boom))
-	a.waitSubs(1)
-	a.send(launchEvent(testTask(t, "task-1")))
+	done := launchTask(t.Context(), t, a, testExecutorConfig(a, false), serveUntil(got, release, boom))
 	<-got
 	close(release)
 	err := result(t, done)
@@ -176,9 +179,7 @@ func TestRunExecutor_ResubscribeResendsUnacknowledged(t *testing.T) {
 	a := newFakeAgent(t, false) // acknowledges nothing until told
 	got := make(chan TaskInfo, 1)
 	release := make(chan struct{})
-	done := runAsync(t.Context(), testExecutorConfig(a, true), serveUntil(got, release, nil))
-	a.waitSubs(1)
-	a.send(launchEvent(testTask(t, "task-1")))
+	done := launchTask(t.Context(), t, a, testExecutorConfig(a, true), serveUntil(got, release, nil))
 	<-got
 	running := a.waitState(mesosv1.TASK_RUNNING)
 	a.drop() // the agent restarts
@@ -219,9 +220,7 @@ func TestRunExecutor_UpdatesWhileDisconnectedGoWithTheNextSubscription(t *testin
 	a := newFakeAgent(t, true)
 	got := make(chan TaskInfo, 1)
 	release := make(chan struct{})
-	done := runAsync(t.Context(), testExecutorConfig(a, true), serveUntil(got, release, nil))
-	a.waitSubs(1)
-	a.send(launchEvent(testTask(t, "task-1")))
+	done := launchTask(t.Context(), t, a, testExecutorConfig(a, true), serveUntil(got, release, nil))
 	<-got
 	a.waitState(mesosv1.TASK_RUNNING)
 	a.mu.Lock()
@@ -289,15 +288,13 @@ func TestRunExecutor_AgentLost(t *testing.T) {
 			cfg.Agent.RecoveryTimeout = 300 * time.Millisecond
 			got := make(chan TaskInfo, 1)
 			stopped := make(chan struct{})
-			done := runAsync(t.Context(), cfg, func(ctx context.Context, task TaskInfo, ready func()) error {
+			done := launchTask(t.Context(), t, a, cfg, func(ctx context.Context, task TaskInfo, ready func()) error {
 				ready()
 				got <- task
 				<-ctx.Done()
 				close(stopped)
 				return nil
 			})
-			a.waitSubs(1)
-			a.send(launchEvent(testTask(t, "task-1")))
 			<-got
 			a.waitState(mesosv1.TASK_RUNNING)
 			a.stop()
@@ -313,9 +310,7 @@ func TestRunExecutor_RefusesASecondTask(t *testing.T) {
 	a := newFakeAgent(t, true)
 	got := make(chan TaskInfo, 2)
 	release := make(chan struct{})
-	done := runAsync(t.Context(), testExecutorConfig(a, false), serveUntil(got, release, nil))
-	a.waitSubs(1)
-	a.send(launchEvent(testTask(t, "task-1")))
+	done := launchTask(t.Context(), t, a, testExecutorConfig(a, false), serveUntil(got, release, nil))
 	a.waitState(mesosv1.TASK_RUNNING)
 	a.send(launchEvent(testTask(t, "task-2")))
 	failed := a.waitState(mesosv1.TASK_FAILED)
@@ -340,9 +335,7 @@ func TestRunExecutor_ContextEndKillsTheTask(t *testing.T) {
 	a := newFakeAgent(t, true)
 	ctx, cancel := context.WithCancel(t.Context())
 	got := make(chan TaskInfo, 1)
-	done := runAsync(ctx, testExecutorConfig(a, false), serveUntil(got, nil, nil))
-	a.waitSubs(1)
-	a.send(launchEvent(testTask(t, "task-1")))
+	done := launchTask(ctx, t, a, testExecutorConfig(a, false), serveUntil(got, nil, nil))
 	a.waitState(mesosv1.TASK_RUNNING)
 	cancel()
 	if err := result(t, done); err != nil {
