@@ -3,6 +3,7 @@ package mesos
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -604,4 +605,35 @@ func TestBackend_OrphanKilled(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestBackend_Close kills every live task, closes the watch channels and refuses
+// later calls; the framework stays registered for failover.
+func TestBackend_Close(t *testing.T) {
+	m := newMaster(t, 2, nil)
+	b, _ := startBackend(t, testConfig(t, m))
+	launchRunning(t, b, sleepTask(scheduler.KindExecutor))
+	launchRunning(t, b, scheduler.Task{Name: "job", Kind: scheduler.KindJob, Command: []string{"sleep", "600"}})
+	ch, err := b.Watch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(activeTasks(m)); n != 0 {
+		t.Errorf("%d tasks still run after Close", n)
+	}
+	for range ch {
+		// Drained: the channel is closed.
+	}
+	if _, err := b.Watch(t.Context()); !errors.Is(err, scheduler.ErrClosed) {
+		t.Errorf("Watch after Close: %v", err)
+	}
+	if _, err := b.Launch(t.Context(), sleepTask(scheduler.KindJob)); !errors.Is(err, scheduler.ErrClosed) {
+		t.Errorf("Launch after Close: %v", err)
+	}
+	if fs := m.Frameworks(); len(fs) != 1 || fs[0].Removed {
+		t.Errorf("frameworks after Close: %+v", fs)
+	}
 }
