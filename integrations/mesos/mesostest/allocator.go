@@ -58,7 +58,8 @@ func (m *Master) allocatedCPUs(fw *framework) float64 {
 }
 
 // allocateLocked runs one allocation round: each agent's free resources go to active
-// frameworks in order of least allocated cpus, one offer per (framework, agent, role), skipping
+// frameworks in order of least allocated cpus (tasks and outstanding offers, re-sorted for each
+// agent), one offer per (framework, agent, role), skipping
 // suppressed roles and resources a filter refuses. Offers of one round to one framework are sent
 // in a single OFFERS event.
 func (m *Master) allocateLocked(now time.Time) {
@@ -71,13 +72,6 @@ func (m *Master) allocateLocked(now time.Time) {
 	if len(fws) == 0 {
 		return
 	}
-	sort.Slice(fws, func(i, j int) bool {
-		ci, cj := m.allocatedCPUs(fws[i]), m.allocatedCPUs(fws[j])
-		if ci != cj {
-			return ci < cj
-		}
-		return fws[i].id < fws[j].id
-	})
 	agents := make([]*agent, 0, len(m.agents))
 	for _, a := range m.agents {
 		agents = append(agents, a)
@@ -86,6 +80,14 @@ func (m *Master) allocateLocked(now time.Time) {
 	made := map[*framework][]mesos.Offer{}
 	for _, a := range agents {
 		free := m.freeLocked(a)
+		// Shares change with every offer made, so the order is computed per agent.
+		sort.Slice(fws, func(i, j int) bool {
+			ci, cj := m.allocatedCPUs(fws[i]), m.allocatedCPUs(fws[j])
+			if ci != cj {
+				return ci < cj
+			}
+			return fws[i].id < fws[j].id
+		})
 		for _, f := range fws {
 			for _, role := range f.roles {
 				if f.suppressed[role] {

@@ -33,7 +33,8 @@
 //     command tasks and shuts down its executors.
 //   - Offers: an allocation round runs every AllocationInterval and whenever resources free up
 //     or a framework subscribes or revives. Each agent's free resources (never those in use or
-//     already offered) go to connected frameworks in order of least allocated cpus, one offer
+//     already offered) go to connected frameworks in order of least allocated cpus (tasks and
+//     outstanding offers, re-sorted for each agent), one offer
 //     per framework, agent and role, with cpus, mem, disk and ports ranges, agent attributes,
 //     the executor IDs running there, and at least 0.01 cpus or 32 MB of memory. Unreserved
 //     resources go to any role; statically reserved ones (AgentConfig.Reserved) only to their
