@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 
@@ -81,12 +80,7 @@ func (m *Master) RemoveAgent(id string) error {
 		}
 	}
 	m.killAgentProcessesLocked(a)
-	keys := make([]string, 0, len(a.tasks))
-	for k := range a.tasks {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(a.tasks) {
 		t := a.tasks[k]
 		if terminal(t.state) {
 			m.completeTaskLocked(t)
@@ -117,19 +111,8 @@ func (m *Master) RemoveAgent(id string) error {
 
 // serveExecutor is an agent's POST /api/v1/executor.
 func (m *Master) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "Expecting a 'POST' request, received '%s'", r.Method)
-		return
-	}
-	codec, ok := requestCodec(r)
-	if !ok {
-		httpError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of application/json or application/x-protobuf")
-		return
-	}
 	var call mexec.Call
-	if err := decodeCall(r, codec, &call); err != nil {
-		httpError(w, http.StatusBadRequest, "Failed to parse body into Call: %v", err)
+	if !readCall(w, r, &call) {
 		return
 	}
 	if call.Type == mexec.Call_SUBSCRIBE {
@@ -260,13 +243,8 @@ func agentInfo(a *agent) mesos.AgentInfo {
 func agentPort(a *agent) int32 { return int32(a.ln.Addr().(*net.TCPAddr).Port) }
 
 func agentAttributes(a *agent) []mesos.Attribute {
-	names := make([]string, 0, len(a.cfg.Attributes))
-	for k := range a.cfg.Attributes {
-		names = append(names, k)
-	}
-	sort.Strings(names)
 	var out []mesos.Attribute
-	for _, k := range names {
+	for _, k := range sortedKeys(a.cfg.Attributes) {
 		out = append(out, mesos.Attribute{Name: k, Type: mesos.TEXT, Text: &mesos.Value_Text{Value: a.cfg.Attributes[k]}})
 	}
 	return out

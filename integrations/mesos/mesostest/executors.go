@@ -2,7 +2,6 @@ package mesostest
 
 import (
 	"os/exec"
-	"sort"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -134,12 +133,7 @@ func (m *Master) executorTerminatedLocked(e *executor, status int32, reason meso
 		e.proc.signal(sigKill)
 	}
 	if !e.fw.removed {
-		ids := make([]string, 0, len(e.tasks))
-		for id := range e.tasks {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
+		for _, id := range sortedKeys(e.tasks) {
 			t := e.tasks[id]
 			if terminal(t.state) {
 				continue

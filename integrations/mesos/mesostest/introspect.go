@@ -210,12 +210,7 @@ func (m *Master) Offers() []OfferState {
 func (m *Master) KillTaskProcess(taskID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ids := make([]string, 0, len(m.frameworks))
-	for id := range m.frameworks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range sortedKeys(m.frameworks) {
 		t := m.frameworks[id].tasks[taskID]
 		if t == nil || terminal(t.state) {
 			continue

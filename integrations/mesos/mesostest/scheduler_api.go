@@ -38,25 +38,14 @@ func (m *Master) authenticate(r *http.Request) (string, bool) {
 
 // serveScheduler is POST /api/v1/scheduler.
 func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "Expecting a 'POST' request, received '%s'", r.Method)
-		return
-	}
 	principal, ok := m.authenticate(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mesos"`)
 		httpError(w, http.StatusUnauthorized, "Authentication failed")
 		return
 	}
-	codec, ok := requestCodec(r)
-	if !ok {
-		httpError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of application/json or application/x-protobuf")
-		return
-	}
 	var call scheduler.Call
-	if err := decodeCall(r, codec, &call); err != nil {
-		httpError(w, http.StatusBadRequest, "Failed to parse body into Call: %v", err)
+	if !readCall(w, r, &call) {
 		return
 	}
 	if call.Type == scheduler.Call_SUBSCRIBE {

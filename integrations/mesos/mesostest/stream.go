@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 
@@ -205,4 +206,34 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	fmt.Fprintf(w, format, args...)
+}
+
+// readCall checks that r is a POST with a supported Content-Type and decodes its call into
+// into; on failure it writes Mesos' error response (405, 415 or 400) and returns false.
+func readCall(w http.ResponseWriter, r *http.Request, into encoding.Unmarshaler) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "Expecting a 'POST' request, received '%s'", r.Method)
+		return false
+	}
+	codec, ok := requestCodec(r)
+	if !ok {
+		httpError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of application/json or application/x-protobuf")
+		return false
+	}
+	if err := decodeCall(r, codec, into); err != nil {
+		httpError(w, http.StatusBadRequest, "Failed to parse body into Call: %v", err)
+		return false
+	}
+	return true
+}
+
+// sortedKeys returns a map's keys in order, for deterministic iteration.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
