@@ -637,3 +637,20 @@ func TestBackend_Close(t *testing.T) {
 		t.Errorf("frameworks after Close: %+v", fs)
 	}
 }
+
+// TestBackend_PinnedStaticPorts runs a master pinned to one agent on fixed ports.
+func TestBackend_PinnedStaticPorts(t *testing.T) {
+	m := newMaster(t, 3, nil)
+	b, _ := startBackend(t, testConfig(t, m))
+	task := sleepTask(scheduler.KindMaster)
+	task.Resources.Ports = []string{"rpc", "http", "raft"}
+	task.Labels = map[string]string{LabelAgent: "agent-1", LabelStaticPorts: "rpc=31500,raft=31999"}
+	id := launchRunning(t, b, task)
+	st, err := b.Status(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Node != "agent-1" || st.Ports["rpc"] != 31500 || st.Ports["raft"] != 31999 || st.Ports["http"] == 0 {
+		t.Errorf("pinned master status %+v", st)
+	}
+}
