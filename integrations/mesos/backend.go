@@ -55,6 +55,8 @@ type Backend struct {
 	wantOffers bool
 	seq        uint64
 	tasks      map[scheduler.TaskID]*task
+	// endedOrder lists ended tasks still in tasks, oldest first (see maxEnded).
+	endedOrder []scheduler.TaskID
 	agents     map[string]*agent
 	// nodesSeen is closed and replaced whenever an agent is first seen.
 	nodesSeen chan struct{}
@@ -246,6 +248,8 @@ func (b *Backend) Launch(ctx context.Context, t scheduler.Task) (scheduler.TaskI
 	}
 	if slot != "" {
 		if old := b.adoptable(t.Kind, slot); old != nil {
+			// The task keeps running as it was launched; the new command, environment and
+			// resources only describe it (a different --mem-size takes a relaunch).
 			old.recovered = false
 			old.t.Command, old.t.Env, old.t.Resources = t.Command, t.Env, t.Resources
 			b.fan.Publish(old.event(now))
@@ -342,11 +346,21 @@ func (b *Backend) Kill(ctx context.Context, id scheduler.TaskID) error {
 	return nil
 }
 
+// maxEnded bounds the ended tasks a Backend remembers (for Status and Kill); older ones
+// are forgotten first. It is well above the Scheduler's default job history.
+const maxEnded = 10000
+
 // endLocked ends tk in state and publishes it. b.mu is held.
 func (b *Backend) endLocked(tk *task, state scheduler.State, code int, msg string, now time.Time) {
 	tk.state, tk.exitCode, tk.message, tk.ended = state, code, msg, now
 	b.fan.Publish(tk.event(now))
 	b.log.Info("task_ended", "task_id", tk.id, "state", state, "exit_code", code, "message", msg)
+	b.endedOrder = append(b.endedOrder, tk.id)
+	for len(b.endedOrder) > maxEnded {
+		delete(b.tasks, b.endedOrder[0])
+		b.endedOrder[0] = ""
+		b.endedOrder = b.endedOrder[1:]
+	}
 }
 
 // Watch streams the events of every task of this Backend from now on, until ctx ends or
