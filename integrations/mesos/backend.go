@@ -3,6 +3,7 @@ package mesos
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -99,6 +100,7 @@ type agent struct {
 var (
 	_ scheduler.Backend        = (*Backend)(nil)
 	_ scheduler.StatusReporter = (*Backend)(nil)
+	_ io.Closer                = (*Backend)(nil)
 )
 
 // New checks cfg, reads the framework ID and kept tasks, and starts subscribing to the
