@@ -22,6 +22,10 @@
 // environment carries SLUICE_TASK_ID (the Mesos task ID) and SLUICE_PORT_<NAME> for the
 // ports picked from the offer.
 //
+// Two task labels constrain placement: LabelAgent pins a task to one agent and
+// LabelStaticPorts gives named ports fixed numbers, for masters whose addresses must be
+// known before they start. Task.Labels also go into the TaskInfo labels.
+//
 // Every status update is acknowledged; its state becomes the task's event (states.go).
 // FAILURE events end the tasks of a removed agent or an exited executor as lost. Known
 // tasks are reconciled explicitly after every subscription and all of them implicitly
