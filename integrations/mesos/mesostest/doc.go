@@ -95,7 +95,8 @@
 //     RecoveryTimeout; any other is killed after the shutdown grace period.
 //   - DEFAULT executors (LAUNCH_GROUP) are played by the stand-in: each task's command runs as
 //     a process under the executor's sandbox (tasks/<task>), a failed task kills the rest of
-//     its executor's tasks, and the executor ends (FAILURE) when no task is left.
+//     its executor's tasks, and the executor ends (FAILURE) once all its tasks ended and their
+//     updates were acknowledged.
 //   - RemoveAgent: offers rescinded, processes SIGKILLed, live tasks TASK_LOST (TASK_GONE for
 //     PARTITION_AWARE frameworks) with REASON_AGENT_REMOVED from the master, FAILURE naming
 //     only the agent to every framework; the agent ID cannot be reused.

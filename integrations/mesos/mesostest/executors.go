@@ -40,6 +40,10 @@ func (m *Master) newExecutorLocked(fw *framework, a *agent, info mesos.ExecutorI
 			if cmd != nil {
 				closeCmdFiles(cmd)
 			}
+			if !m.closed && !a.removed {
+				// Shut down before it started: it goes, and its resources with it.
+				m.executorTerminatedLocked(e, 0, mesos.REASON_EXECUTOR_TERMINATED, "Executor shut down before it started")
+			}
 			return
 		}
 		var p *process

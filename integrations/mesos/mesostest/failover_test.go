@@ -9,15 +9,19 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
 
-// runSleepTask launches a long-running command task on the first offer and waits for RUNNING.
-func runSleepTask(t *testing.T, s *testSched, taskID string) TaskState {
+// runSleepTask launches a long-running command task on the first offer, leaving the rest of
+// the offer unfiltered, and waits for RUNNING.
+func runSleepTask(t *testing.T, s *testSched, taskID string) {
 	t.Helper()
 	o := s.awaitOffers()[0]
-	s.launch(o, taskID, "exec sleep 1000", taskResources(0.1, 32))
+	call := acceptCall(o, mesos.TaskInfo{Name: taskID, TaskID: mesos.TaskID{Value: taskID}, AgentID: o.AgentID,
+		Resources: taskResources(0.1, 32), Command: &mesos.CommandInfo{Value: ptr("exec sleep 1000")}})
+	call.Accept.Filters = &mesos.Filters{RefuseSeconds: ptr(0.0)}
+	s.mustCall(call)
 	s.awaitState(taskID, mesos.TASK_RUNNING)
-	return TaskState{}
 }
 
 func TestMaster_FailoverResubscribe(t *testing.T) {
@@ -81,12 +85,33 @@ func TestMaster_Teardown(t *testing.T) {
 	m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{smallAgent("a1")} })
 	s := subscribe(t, m, frameworkInfo("teardown", time.Hour), nil)
 	runSleepTask(t, s, "t1")
-	ts, _ := taskByID(m, "t1")
+	// A custom executor's task and a default executor's task group run too.
+	launchOnExecutor(t, s, sleepExecutor("custom"), "c1", "")
+	o := s.awaitOffers()[0]
+	group := mesos.TaskInfo{Name: "g1", TaskID: mesos.TaskID{Value: "g1"}, AgentID: o.AgentID,
+		Resources: taskResources(0.1, 32), Command: &mesos.CommandInfo{Value: ptr("exec sleep 1000")}}
+	def := mesos.ExecutorInfo{Type: mesos.ExecutorInfo_DEFAULT, ExecutorID: mesos.ExecutorID{Value: "default"},
+		Resources: taskResources(0.1, 32)}
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunchGroup(def, group)}.WithOffers(o.ID)))
+	s.awaitState("g1", mesos.TASK_RUNNING)
+	var pids []int
+	waitFor(t, "three processes", func() bool {
+		pids = pids[:0]
+		for _, ts := range m.Tasks() {
+			if ts.PID != 0 {
+				pids = append(pids, ts.PID)
+			}
+		}
+		return len(pids) == 3
+	})
 	s.mustCall(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
-	waitFor(t, "the task's process to be killed", func() bool { return processGone(ts.PID) })
+	for _, pid := range pids {
+		waitFor(t, "the processes to be killed", func() bool { return processGone(pid) })
+	}
 	if fw := m.Frameworks()[0]; !fw.Removed || fw.Connected {
 		t.Errorf("after TEARDOWN the framework is %+v", fw)
 	}
+	waitFor(t, "all resources back", func() bool { return len(m.Agents()[0].Used) == 0 && len(m.Executors()) == 0 })
 }
 
 func TestMaster_RemoveAgent(t *testing.T) {

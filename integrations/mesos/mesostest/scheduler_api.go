@@ -378,13 +378,6 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 			delete(m.offers, o.id)
 		}
 	}
-	for _, a := range m.agents {
-		for _, e := range a.executors {
-			if e.fw == fw {
-				m.shutdownExecutorLocked(e)
-			}
-		}
-	}
 	for _, t := range fw.tasks {
 		if t.proc != nil {
 			t.proc.signal(sigKill)
@@ -395,6 +388,19 @@ func (m *Master) removeFrameworkLocked(fw *framework) {
 			t.latest.Reason = mesos.REASON_FRAMEWORK_REMOVED.Enum()
 		}
 		m.completeTaskLocked(t)
+	}
+	// Custom executors get SHUTDOWN and the grace period; default executors, whose tasks were
+	// just killed, end now.
+	for _, a := range m.agents {
+		for _, e := range a.executors {
+			switch {
+			case e.fw != fw:
+			case e.builtin():
+				m.executorTerminatedLocked(e, int32(sigKill), mesos.REASON_EXECUTOR_TERMINATED, "Framework removed")
+			default:
+				m.shutdownExecutorLocked(e)
+			}
+		}
 	}
 	fw.filters = nil
 	m.log.Info("framework removed", "framework_id", fw.id)

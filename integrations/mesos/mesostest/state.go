@@ -116,7 +116,10 @@ type executor struct {
 	disconnectedAt time.Time
 	// shutdownDeadline, when set, is when an executor sent SHUTDOWN is killed.
 	shutdownDeadline time.Time
-	terminated       bool
+	// exiting marks a default executor whose tasks all ended; it ends once they are
+	// acknowledged.
+	exiting    bool
+	terminated bool
 }
 
 // queuedLaunch is a LAUNCH (one task) or LAUNCH_GROUP (several) waiting for the executor.

@@ -141,10 +141,13 @@ func (m *Master) completeTaskLocked(t *task) {
 		}
 	}
 	delete(t.agent.tasks, execKey(t.fw.id, t.id))
+	t.pending = nil
 	if t.exec != nil {
 		delete(t.exec.tasks, t.id)
+		if t.exec.builtin() {
+			m.endDefaultExecutorLocked(t.exec)
+		}
 	}
-	t.pending = nil
 }
 
 // reconcileLocked answers RECONCILE. With no tasks (implicit) it sends the latest state of

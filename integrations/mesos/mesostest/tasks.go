@@ -114,7 +114,18 @@ func (m *Master) commandTaskDoneLocked(t *task, status int32) {
 			return
 		}
 	}
-	m.executorTerminatedLocked(e, 0, mesos.REASON_EXECUTOR_TERMINATED, "Default executor exited")
+	// Like Mesos' default executor, it exits once its tasks' terminal updates are
+	// acknowledged (see completeTaskLocked).
+	e.exiting = true
+	m.endDefaultExecutorLocked(e)
+}
+
+// endDefaultExecutorLocked ends an exiting default executor once none of its tasks awaits an
+// acknowledgement.
+func (m *Master) endDefaultExecutorLocked(e *executor) {
+	if e.exiting && len(e.tasks) == 0 {
+		m.executorTerminatedLocked(e, 0, mesos.REASON_EXECUTOR_TERMINATED, "Default executor exited")
+	}
 }
 
 func failureEvent(agentID, executorID string, status *int32) *scheduler.Event {
