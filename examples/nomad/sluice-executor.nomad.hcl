@@ -17,10 +17,10 @@ variable "executors" {
   default     = 1
 }
 
-variable "mem_tier_bytes" {
-  description = "MEM tier of each executor in bytes (in /dev/shm); reserved with the process's memory."
+variable "mem_tier_mb" {
+  description = "MEM tier of each executor in MiB (in /dev/shm); reserved with the process's memory."
   type        = number
-  default     = 1073741824
+  default     = 1024
 }
 
 variable "datacenters" {
@@ -92,7 +92,7 @@ job "sluice-executor" {
           "--task-id", "${NOMAD_ALLOC_ID}",
           "--format",
           "--mem-dir", "/dev/shm/sluice/sluice-${NOMAD_ALLOC_ID}",
-          "--mem-size", "${var.mem_tier_bytes}",
+          "--mem-size", "${var.mem_tier_mb}MiB",
           "--log-level", "info",
         ]
       }
@@ -132,7 +132,7 @@ job "sluice-executor" {
       resources {
         cpu    = 500
         # The process (512 MiB) and its MEM tier, which lives in memory.
-        memory = 512 + var.mem_tier_bytes / 1048576
+        memory = 512 + var.mem_tier_mb
       }
     }
 

@@ -461,8 +461,16 @@ func (d Deployment) executorArgs() []string {
 		// it comes back empty, as a new node would.
 		"--format",
 		"--mem-dir", d.memDir(),
-		"--mem-size", strconv.FormatInt(d.MemTierSize, 10),
+		"--mem-size", tierSize(d.MemTierSize),
 	}
+}
+
+// tierSize renders a MEM tier size for --mem-size: whole MiB as "<n>MiB", else bytes.
+func tierSize(n int64) string {
+	if n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // healthCheck is the HTTP check of /healthz on the task's "http" port.

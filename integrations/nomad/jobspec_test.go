@@ -231,7 +231,7 @@ func TestExecutorJob(t *testing.T) {
 	for flag, v := range map[string]string{
 		"--rpc-addr": "${NOMAD_ADDR_rpc}", "--http-addr": "${NOMAD_ADDR_http}", "--task-id": "${NOMAD_ALLOC_ID}",
 		"--advertise-host": "${attr.unique.hostname}", "--mem-dir": "/dev/shm/sluice/sl-${NOMAD_ALLOC_ID}",
-		"--mem-size": "268435456", "--log-level": "info",
+		"--mem-size": "256MiB", "--log-level": "info",
 	} {
 		if got := flagValue(args, flag); got != v {
 			t.Errorf("executor %s = %q, want %q", flag, got, v)
