@@ -337,8 +337,11 @@ func (b *Backend) onFailure(f *schedpb.Event_Failure) {
 			n++
 		}
 	}
-	b.log.Warn("mesos_failure", "agent", agentID, "executor", execID, "tasks_lost", n)
-	if n > 0 {
-		b.persistLocked()
+	if n == 0 {
+		// The executor of a task that has ended (a command task's, for one).
+		b.log.Debug("mesos_failure", "agent", agentID, "executor", execID)
+		return
 	}
+	b.log.Warn("mesos_failure", "agent", agentID, "executor", execID, "tasks_lost", n)
+	b.persistLocked()
 }
