@@ -135,11 +135,14 @@ func (m *Master) launchLocked(fw *framework, a *agent, role string, avail pool, 
 		if ei.FrameworkID != nil && ei.FrameworkID.Value != fw.id {
 			return fail(reason, "ExecutorInfo has an invalid framework_id")
 		}
+		if group == nil && ei.Type == mesos.ExecutorInfo_DEFAULT {
+			return fail(reason, "The DEFAULT executor can only run task groups (LAUNCH_GROUP)")
+		}
 		if ei.Type != mesos.ExecutorInfo_DEFAULT && (ei.Command == nil || ei.Command.GetValue() == "") {
 			return fail(reason, "ExecutorInfo must have a command with a value")
 		}
 		e = a.executors[execKey(fw.id, ei.ExecutorID.Value)]
-		if e != nil && e.info.Type != ei.Type {
+		if e != nil && e.builtin() != (ei.Type == mesos.ExecutorInfo_DEFAULT) {
 			return fail(reason, "ExecutorInfo is not compatible with the running executor's ExecutorInfo")
 		}
 		if e == nil {

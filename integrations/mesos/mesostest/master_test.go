@@ -1,6 +1,9 @@
 package mesostest
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,8 +226,13 @@ func TestMaster_InvalidAccept(t *testing.T) {
 		Resources: taskResources(0.1, 32, 40000), Command: &mesos.CommandInfo{Value: ptr("true")}}
 	noCommand := mesos.TaskInfo{Name: "nocmd", TaskID: mesos.TaskID{Value: "nocmd"}, AgentID: o.AgentID,
 		Resources: taskResources(0.1, 32)}
-	s.mustCall(acceptCall(o, tooBig, badPort, noCommand))
-	for _, id := range []string{"big", "port", "nocmd"} {
+	defaultExec := mesos.TaskInfo{Name: "defexec", TaskID: mesos.TaskID{Value: "defexec"}, AgentID: o.AgentID,
+		Resources: taskResources(0.1, 32), Executor: &mesos.ExecutorInfo{Type: mesos.ExecutorInfo_DEFAULT,
+			ExecutorID: mesos.ExecutorID{Value: "d"}}}
+	dup := mesos.TaskInfo{Name: "dup", TaskID: mesos.TaskID{Value: "dup"}, AgentID: o.AgentID,
+		Resources: taskResources(0.1, 32), Command: &mesos.CommandInfo{Value: ptr("exec sleep 1000")}}
+	s.mustCall(acceptCall(o, tooBig, badPort, noCommand, defaultExec, dup, dup))
+	for _, id := range []string{"big", "port", "nocmd", "defexec", "dup"} {
 		st := s.awaitUpdate(id, mesos.TASK_ERROR)
 		if st.GetReason() != mesos.REASON_TASK_INVALID || len(st.UUID) != 0 {
 			t.Errorf("%s: reason %s, uuid %x", id, st.GetReason(), st.UUID)
@@ -237,5 +245,38 @@ func TestMaster_InvalidAccept(t *testing.T) {
 	st := s.awaitUpdate("again", mesos.TASK_LOST)
 	if st.GetReason() != mesos.REASON_INVALID_OFFERS {
 		t.Errorf("reason %s, want REASON_INVALID_OFFERS", st.GetReason())
+	}
+}
+
+func TestMaster_FetchURIs(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "run.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ncat data.txt > copied.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "payload") }))
+	defer srv.Close()
+	m := newTestMaster(t, func(c *Config) { c.Agents = []AgentConfig{smallAgent("a1")} })
+	s := subscribe(t, m, frameworkInfo("fetch", 0), nil)
+	o := s.awaitOffers()[0]
+	ti := mesos.TaskInfo{Name: "f1", TaskID: mesos.TaskID{Value: "f1"}, AgentID: o.AgentID, Resources: taskResources(0.1, 32),
+		Command: &mesos.CommandInfo{Value: ptr("./run.sh"), URIs: []mesos.CommandInfo_URI{
+			{Value: "file://" + script, Executable: ptr(true)},
+			{Value: srv.URL + "/blob", OutputFile: ptr("data.txt")},
+		}}}
+	s.mustCall(acceptCall(o, ti))
+	s.awaitState("f1", mesos.TASK_FINISHED)
+	ts, _ := taskByID(m, "f1")
+	if b, err := os.ReadFile(filepath.Join(ts.Sandbox, "copied.txt")); err != nil || string(b) != "payload" {
+		t.Errorf("task output %q, %v", b, err)
+	}
+
+	// A URI that cannot be fetched fails the launch.
+	o = s.awaitOffers()[0]
+	bad := mesos.TaskInfo{Name: "f2", TaskID: mesos.TaskID{Value: "f2"}, AgentID: o.AgentID, Resources: taskResources(0.1, 32),
+		Command: &mesos.CommandInfo{Value: ptr("true"), URIs: []mesos.CommandInfo_URI{{Value: filepath.Join(dir, "missing")}}}}
+	s.mustCall(acceptCall(o, bad))
+	if st := s.awaitState("f2", mesos.TASK_FAILED); st.GetReason() != mesos.REASON_CONTAINER_LAUNCH_FAILED {
+		t.Errorf("reason %s", st.GetReason())
 	}
 }
