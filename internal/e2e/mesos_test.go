@@ -318,6 +318,13 @@ func TestMesos_Framework(t *testing.T) {
 	if got := mustRun(t, dir, mc.env, "fs", "cat", "/pipeline/top"); got != top {
 		t.Errorf("/pipeline/top after the framework restart differs")
 	}
+	// The master found the restarted framework service: a job runs as a Mesos task.
+	job := strings.TrimSpace(mustRun(t, dir, mc.env, "job", "submit", "--name", "after-restart", "--output", "/after-restart",
+		"--", buildLineageJob(t), "--size", "4096", "--seed", "7"))
+	mustRun(t, dir, mc.env, "job", "wait", "--timeout", "120s", job)
+	if !slices.ContainsFunc(mc.mesos.Tasks(), func(ts mesostest.TaskState) bool { return strings.HasPrefix(ts.ID, "after-restart.") }) {
+		t.Errorf("job %s did not run as a Mesos task", job)
+	}
 
 	// An agent removed from Mesos: its executor is reported lost and replaced on a new
 	// agent.
