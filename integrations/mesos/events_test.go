@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	mesosv1 "github.com/mesos/mesos-go/api/v1/lib"
@@ -216,5 +217,53 @@ func TestOnOffers(t *testing.T) {
 	b.onOffers(ctx, []mesosv1.Offer{big("x")})
 	if e := ev.End(t, id2); e.State != scheduler.StateLost {
 		t.Errorf("task of a failed ACCEPT ended %+v, want lost", e)
+	}
+}
+
+// TestRecovery_Timeout: kept tasks that Mesos does not report within the recovery wait
+// are not adopted; one reported live later duplicates a slot and is killed.
+func TestRecovery_Timeout(t *testing.T) {
+	b, log, _ := handlerBackend(t)
+	b.recovered = make(chan struct{})
+	b.recovering = true
+	ctx := t.Context()
+	slot := map[string]string{scheduler.LabelSlot: "executor-0"}
+	for _, id := range []scheduler.TaskID{"old-exec", "old-job"} {
+		kind := scheduler.KindExecutor
+		if id == "old-job" {
+			kind = scheduler.KindJob
+		}
+		b.tasks[id] = &task{id: id, t: scheduler.Task{Name: string(id), Kind: kind, Labels: slot},
+			agentID: "a1", state: scheduler.StatePending, recovered: true}
+	}
+	b.onSubscribed(ctx, &schedpb.Event_Subscribed{FrameworkID: &mesosv1.FrameworkID{Value: "fw"}})
+	got := log.take()
+	if len(got) < 2 || got[0] != "RECONCILE" || got[1] != "RECONCILE" {
+		t.Fatalf("calls after SUBSCRIBED %v, want explicit then implicit reconciliation", got)
+	}
+	if b.recoveryBy.IsZero() {
+		t.Fatal("no recovery deadline after SUBSCRIBED")
+	}
+	// The job is reported; the executor is not, and the wait ends.
+	b.onUpdate(ctx, status("old-job", mesosv1.TASK_RUNNING, "a1", ""))
+	b.recoveryBy = time.Now()
+	b.onTimer(ctx)
+	select {
+	case <-b.recovered:
+	default:
+		t.Fatal("recovery did not end at its deadline")
+	}
+	launch := scheduler.Task{Name: "executor-0", Kind: scheduler.KindExecutor, Command: []string{"x"}, Labels: slot}
+	id, err := b.Launch(ctx, launch)
+	if err != nil || id == "old-exec" {
+		t.Fatalf("Launch = %s, %v: an unconfirmed task must not be adopted", id, err)
+	}
+	log.take()
+	b.onUpdate(ctx, status("old-exec", mesosv1.TASK_RUNNING, "a1", ""))
+	if diff := cmp.Diff([]string{"KILL old-exec@a1"}, log.take()); diff != "" {
+		t.Errorf("calls for the late executor (-want +got):\n%s", diff)
+	}
+	if tk := b.tasks["old-job"]; tk.killed || tk.state != scheduler.StateRunning {
+		t.Errorf("recovered job %+v, want running and left alone", tk)
 	}
 }
