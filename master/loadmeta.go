@@ -36,6 +36,10 @@ func (l *metaLoader) ensure(ctx context.Context, p string, mode sluicepb.LoadMet
 		return nil
 	}
 	always := mode == sluicepb.LoadMetadataType_LOAD_METADATA_TYPE_ALWAYS
+	if !always && l.m.st.View().Loaded(p, listTarget) {
+		// Everything along p is known: the common case, checked in one walk.
+		return nil
+	}
 	comps := strings.Split(strings.Trim(p, "/"), "/")
 	if p == "/" {
 		comps = nil

@@ -60,9 +60,9 @@ type Master struct {
 	loader  *metaLoader
 	metrics *metrics
 
-	// notifyMu guards notifyCh, which is closed and replaced whenever this master
-	// journals a change, so that waiters (Persist with wait, reads of LOST files)
-	// re-check the state.
+	// notifyMu guards notifyCh, which is closed whenever this master journals a change,
+	// so that waiters (Persist with wait, reads of LOST files) re-check the state. It is
+	// nil while nobody waits (changed makes it), so most changes allocate nothing.
 	notifyMu sync.Mutex
 	notifyCh chan struct{}
 
@@ -94,7 +94,6 @@ func New(cfg Config) (*Master, error) {
 		st:         state.New(),
 		startTime:  time.Now(),
 		done:       make(chan struct{}),
-		notifyCh:   make(chan struct{}),
 		writeTypes: make(map[uint64]sluicepb.WriteType),
 	}
 	m.blocks = newBlockMaster()
@@ -125,6 +124,11 @@ func New(cfg Config) (*Master, error) {
 		return nil, err
 	}
 	m.grpc = grpc.NewServer(
+		// Stream workers run unary handlers on goroutines that live on, with their
+		// stacks already grown, instead of a new goroutine per call (which then grows
+		// its stack in every call): about a tenth of a metadata call's CPU. A call
+		// finding every worker busy still gets its own goroutine.
+		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
 		grpc.MaxSendMsgSize(cfg.MaxMessageSize),
 		grpc.ChainUnaryInterceptor(m.unaryInterceptor),
@@ -153,6 +157,10 @@ func (m *Master) HTTPAddr() string {
 // Close releases the listeners of a Master whose Run was never called. Do not call it
 // together with Run.
 func (m *Master) Close() error {
+	if m.grpc != nil {
+		// Ends the server's stream workers, which start with it.
+		m.grpc.Stop()
+	}
 	err := m.rpcLis.Close()
 	if m.httpLis != nil {
 		err = errors.Join(err, m.httpLis.Close())
@@ -343,8 +351,10 @@ func (m *Master) apply(ctx context.Context, t state.EntryType, msg proto.Message
 // notify wakes every goroutine waiting in changed().
 func (m *Master) notify() {
 	m.notifyMu.Lock()
-	close(m.notifyCh)
-	m.notifyCh = make(chan struct{})
+	if m.notifyCh != nil {
+		close(m.notifyCh)
+		m.notifyCh = nil
+	}
 	m.notifyMu.Unlock()
 }
 
@@ -352,6 +362,9 @@ func (m *Master) notify() {
 func (m *Master) changed() <-chan struct{} {
 	m.notifyMu.Lock()
 	defer m.notifyMu.Unlock()
+	if m.notifyCh == nil {
+		m.notifyCh = make(chan struct{})
+	}
 	return m.notifyCh
 }
 
@@ -444,5 +457,9 @@ func (m *Master) clusterID() string {
 	sum := sha256.Sum256([]byte(uri))
 	return hex.EncodeToString(sum[:8])
 }
+
+// streamWorkers is the number of the gRPC server's stream workers: enough for the calls
+// that wait on the journal at once (each client has at most a few in flight).
+const streamWorkers = 64
 
 func nowMs() int64 { return time.Now().UnixMilli() }

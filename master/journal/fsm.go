@@ -15,6 +15,8 @@ import (
 type fsm struct {
 	st     *state.State
 	logger *slog.Logger
+	// results takes the results of the entries this master's Apply calls wait for.
+	results *deliveries
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -25,7 +27,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	return f.st.Apply(l.Index, l.Data)
+	res := f.st.Apply(l.Index, l.Data)
+	f.results.deliver(l.Extensions, res)
+	return res
 }
 
 // Snapshot takes the current immutable View: O(1), no copy, no I/O.

@@ -48,6 +48,9 @@ func (e *NotLeaderError) Error() string {
 // Is makes errors.Is(err, ErrNotLeader) true.
 func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
 
+// maxAppendEntries bounds the entries of one log write and one replication message.
+const maxAppendEntries = 256
+
 // Journal is the master's Raft-replicated journal: entries go through Raft and, once
 // committed, into the state.State given to Open, on every master alike. Safe for
 // concurrent use.
@@ -62,6 +65,16 @@ type Journal struct {
 	// waiters tracks the goroutines that wait for Raft futures on behalf of callers
 	// that gave up (ctx done); Close waits for them.
 	waiters sync.WaitGroup
+	// results hands applied entries' results from the FSM to the Apply calls that wait
+	// for them (delivery.go).
+	results *deliveries
+
+	// applyMu is held shared while Apply hands an entry to Raft and exclusively by Close
+	// to set closing: once Close holds it, no entry enters Raft's queue any more, so a
+	// Barrier can drain the queue before Raft shuts down (Raft drops entries still
+	// queued at shutdown without answering their futures).
+	applyMu sync.RWMutex
+	closing bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -86,7 +99,8 @@ func Open(cfg Config, st *state.State) (*Journal, error) {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 
-	j := &Journal{fsm: &fsm{st: st, logger: logger}, logger: logger}
+	j := &Journal{results: newDeliveries(), logger: logger}
+	j.fsm = &fsm{st: st, logger: logger, results: j.results}
 	ok := false
 	defer func() {
 		if !ok {
@@ -136,6 +150,13 @@ func Open(cfg Config, st *state.State) (*Journal, error) {
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = cfg.CommitTimeout
+	// Group commit: Apply hands its entry to a buffered channel rather than waiting for
+	// the leader loop to take it, and the leader loop stores everything queued while it
+	// wrote the previous batch in one log write (one fsync). Raft's enqueue timeout then
+	// only applies when the channel is full; Apply's ctx still bounds the caller's wait.
+	// Raft drops what is still queued at shutdown, so Close drains the queue first.
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = maxAppendEntries
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("journal: %v: %w", err, ErrInvalidConfig)
 	}
@@ -171,11 +192,12 @@ func Open(cfg Config, st *state.State) (*Journal, error) {
 // returned as the error, with the Result beside it. Only the leader applies: others
 // return a *NotLeaderError.
 //
-// ctx bounds the wait: its deadline also limits how long Raft may take to start the
-// entry. An entry whose ctx ends after it was handed to Raft may still commit (Apply
-// then returns ctx.Err()); so may one that fails with ErrLeadershipLost. Apply never
-// reports success before the entry is durable on a quorum and applied here, so an
-// acknowledged entry survives any crash.
+// ctx bounds the wait: its deadline also limits how long the entry may wait for room in
+// Raft's queue. Concurrent calls share log writes (group commit). An entry whose ctx
+// ends after it was handed to Raft may still commit (Apply then returns ctx.Err()); so
+// may one that fails with ErrLeadershipLost. Apply never reports success before the
+// entry is durable on a quorum and applied here, so an acknowledged entry survives any
+// crash. After Close, Apply fails with ErrClosed.
 func (j *Journal) Apply(ctx context.Context, t state.EntryType, msg proto.Message) (state.Result, error) {
 	data, err := state.Encode(t, msg)
 	if err != nil {
@@ -185,10 +207,42 @@ func (j *Journal) Apply(ctx context.Context, t state.EntryType, msg proto.Messag
 	if err != nil {
 		return state.Result{}, err
 	}
-	f := j.raft.Apply(data, timeout)
-	if err := j.wait(ctx, f); err != nil {
-		return state.Result{}, err
+	d := j.results.add()
+	defer j.results.remove(d)
+	j.applyMu.RLock()
+	if j.closing {
+		j.applyMu.RUnlock()
+		return state.Result{}, ErrClosed
 	}
+	f := j.raft.ApplyLog(raft.Log{Data: data, Extensions: d.tag}, timeout)
+	j.applyMu.RUnlock()
+	if ctx.Done() == nil {
+		// Nothing can cancel the wait: wait for the future itself.
+		if err := j.mapError(f.Error()); err != nil {
+			return state.Result{}, err
+		}
+		return responseOf(t, f)
+	}
+	// The FSM hands the result over as soon as it applied the entry (one goroutine
+	// hand-off less than the future); a goroutine waits for the future for the cases
+	// where Raft answers without applying (not the leader, leadership lost, shutdown).
+	done := make(chan error, 1)
+	j.waiters.Go(func() { done <- f.Error() })
+	select {
+	case res := <-d.ch:
+		return res, res.Err
+	case err := <-done:
+		if err := j.mapError(err); err != nil {
+			return state.Result{}, err
+		}
+		return responseOf(t, f)
+	case <-ctx.Done():
+		return state.Result{}, ctx.Err()
+	}
+}
+
+// responseOf returns the state.Result of an applied entry's future.
+func responseOf(t state.EntryType, f raft.ApplyFuture) (state.Result, error) {
 	res, ok := f.Response().(state.Result)
 	if !ok {
 		return state.Result{}, fmt.Errorf("journal: entry %v: unexpected response %T", t, f.Response())
@@ -303,6 +357,10 @@ func (j *Journal) Stats() map[string]string { return j.raft.Stats() }
 // opened. Entries not yet acknowledged may or may not survive. Safe to call twice.
 func (j *Journal) Close() error {
 	j.closeOnce.Do(func() {
+		j.applyMu.Lock()
+		j.closing = true
+		j.applyMu.Unlock()
+		j.drain()
 		if err := j.raft.Shutdown().Error(); err != nil {
 			j.closeErr = fmt.Errorf("journal: shut down raft: %w", err)
 		}
@@ -312,6 +370,24 @@ func (j *Journal) Close() error {
 		}
 	})
 	return j.closeErr
+}
+
+// drainTimeout bounds how long Close waits for the entries queued before it to be
+// applied.
+const drainTimeout = 5 * time.Second
+
+// drain waits (up to drainTimeout) until the leader applied every entry handed to Raft
+// before Close stopped new ones, so none is left in Raft's queue at shutdown. Followers
+// answer their queue themselves (ErrNotLeader).
+func (j *Journal) drain() {
+	if !j.IsLeader() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := j.wait(ctx, j.raft.Barrier(drainTimeout)); err != nil {
+		j.logger.Warn("entries queued at close may be dropped", "err", err)
+	}
 }
 
 func (j *Journal) closeStores() error {

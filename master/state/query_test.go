@@ -158,3 +158,38 @@ func TestState_ConcurrentReads(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+func TestView_Loaded(t *testing.T) {
+	f := newFixture(t)
+	f.file("/a/b/f", 0)
+	f.mount("/m", "file:///m", false)
+	before := f.s.View()
+	f.must(EntryLoadMetadata, &sluicepb.LoadMetadataEntry{TimeMs: f.now, LoadedDirs: []string{"/"}})
+	v := f.s.View()
+	tests := []struct {
+		view   *View
+		p      string
+		target bool
+		want   bool
+	}{
+		{before, "/a/b/f", false, false}, // "/" (a mount point) was not loaded yet
+		{v, "/", false, true},
+		{v, "/", true, true},
+		{v, "/a/b/f", false, true},
+		{v, "/a/b/f", true, true}, // a file target has nothing to list
+		{v, "/a/b", true, true},   // created directories are loaded
+		{v, "/m", false, true},
+		{v, "/m", true, false}, // the mount point was never listed
+		{v, "/m/x", false, false},
+		{v, "/a/missing", false, false},
+		{v, "/a/b/f/g", false, false}, // below a file
+		{v, "/a//b", false, false},    // not clean
+		{v, "a/b", false, false},
+		{v, "", false, false},
+	}
+	for _, tt := range tests {
+		if got := tt.view.Loaded(tt.p, tt.target); got != tt.want {
+			t.Errorf("Loaded(%q, %v) = %v, want %v", tt.p, tt.target, got, tt.want)
+		}
+	}
+}

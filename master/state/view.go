@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"strings"
 
 	iradix "github.com/hashicorp/go-immutable-radix"
 
@@ -51,8 +52,14 @@ func persistKey(s PersistenceState, id uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{byte(s)}, id)
 }
 
+// keyBufLen is the size of the stack buffers of lookup keys: an ID and a name of up to
+// 56 bytes need no allocation (reads are the master's hottest path).
+const keyBufLen = 64
+
 func (v *View) inode(id uint64) *Inode {
-	x, ok := v.inodes.Get(inodeKey(id))
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], id)
+	x, ok := v.inodes.Get(buf[:])
 	if !ok {
 		return nil
 	}
@@ -60,17 +67,29 @@ func (v *View) inode(id uint64) *Inode {
 }
 
 func (v *View) child(parent uint64, name string) *Inode {
-	x, ok := v.children.Get(childKey(parent, name))
+	var buf [keyBufLen]byte
+	x, ok := v.children.Get(append(binary.BigEndian.AppendUint64(buf[:0], parent), name...))
 	if !ok {
 		return nil
 	}
 	return v.inode(x.(uint64))
 }
 
+// nextComponent splits the first element off rest, a clean path without its leading
+// "/" (or what remains of one).
+func nextComponent(rest string) (name, after string) {
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[:i], rest[i+1:]
+	}
+	return rest, ""
+}
+
 // lookup walks a clean path from the root.
 func lookup(r reader, clean string) (*Inode, error) {
 	in := r.inode(RootID)
-	for _, name := range components(clean) {
+	for rest := clean[1:]; rest != ""; {
+		var name string
+		name, rest = nextComponent(rest)
 		if !in.Directory {
 			return nil, fmt.Errorf("%s: parent of %q is a file: %w", clean, name, ErrNotDirectory)
 		}
@@ -81,6 +100,28 @@ func lookup(r reader, clean string) (*Inode, error) {
 		in = next
 	}
 	return in, nil
+}
+
+// Loaded reports whether the clean path p exists and every directory from "/" down to
+// its parent has its UFS children loaded, as well as p itself when target is set and p
+// is a directory: then loading metadata along p (LoadMetadata ONCE) has nothing to do.
+// It answers false for anything else, a path that is not clean included.
+func (v *View) Loaded(p string, target bool) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	in := v.inode(RootID)
+	for rest := p[1:]; rest != ""; {
+		var name string
+		name, rest = nextComponent(rest)
+		if !in.Directory || !in.ChildrenLoaded || name == "" {
+			return false
+		}
+		if in = v.child(in.ID, name); in == nil {
+			return false
+		}
+	}
+	return !target || !in.Directory || in.ChildrenLoaded
 }
 
 // pathOf rebuilds the path of an inode from its ancestors.
