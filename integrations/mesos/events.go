@@ -18,10 +18,10 @@ import (
 // killReq is a KILL to send.
 type killReq struct{ task, agent string }
 
-// onSubscribed records the framework ID, reconciles the known tasks explicitly and
-// implicitly, and sends again the KILLs whose end has not been reported. It returns the
-// heartbeat interval.
-func (b *Backend) onSubscribed(ctx context.Context, sub *schedpb.Event_Subscribed) time.Duration {
+// onSubscribed records the framework ID and heartbeat interval, reconciles the known
+// tasks explicitly and implicitly, and sends again the KILLs whose end has not been
+// reported.
+func (b *Backend) onSubscribed(ctx context.Context, sub *schedpb.Event_Subscribed) {
 	id := sub.GetFrameworkID().GetValue()
 	hb := defaultHeartbeat
 	if s := sub.GetHeartbeatIntervalSeconds(); s > 0 {
@@ -61,7 +61,6 @@ func (b *Backend) onSubscribed(ctx context.Context, sub *schedpb.Event_Subscribe
 		b.call(ctx, calls.Kill(k.task, k.agent))
 	}
 	b.updateOffers(ctx)
-	return hb
 }
 
 // dropAllLocked ends every task as lost: the framework they belonged to is gone. b.mu

@@ -125,17 +125,14 @@ func (b *Backend) session(ctx context.Context) (subscribed bool, err error) {
 			if r.err != nil {
 				return subscribed, fmt.Errorf("event stream: %w", r.err)
 			}
-			hb, err := b.handle(sctx, r.e)
-			if err != nil {
+			if err := b.handle(sctx, r.e); err != nil {
 				return subscribed, err
 			}
 			if r.e.GetType() == schedpb.Event_SUBSCRIBED {
 				subscribed = true
 			}
-			if hb > 0 {
+			if subscribed {
 				// Mesos sends a heartbeat every interval: two missed ones end the stream.
-				watchdog.Reset(2*hb + time.Second)
-			} else if subscribed {
 				watchdog.Reset(b.heartbeatTimeout())
 			}
 		case <-watchdog.C:
@@ -188,7 +185,8 @@ func (b *Backend) frameworkInfo() *mesosv1.FrameworkInfo {
 	return info
 }
 
-// heartbeat is the interval of the current subscription; set on SUBSCRIBED.
+// heartbeatTimeout is how long the current subscription may stay silent: two heartbeat
+// intervals and a second.
 func (b *Backend) heartbeatTimeout() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -206,12 +204,11 @@ func (b *Backend) call(ctx context.Context, c *schedpb.Call) bool {
 	return true
 }
 
-// handle applies one event. It returns the heartbeat interval when the event is
-// SUBSCRIBED, and an error when the subscription must end.
-func (b *Backend) handle(ctx context.Context, e *schedpb.Event) (time.Duration, error) {
+// handle applies one event. It returns an error when the subscription must end.
+func (b *Backend) handle(ctx context.Context, e *schedpb.Event) error {
 	switch e.GetType() {
 	case schedpb.Event_SUBSCRIBED:
-		return b.onSubscribed(ctx, e.GetSubscribed()), nil
+		b.onSubscribed(ctx, e.GetSubscribed())
 	case schedpb.Event_OFFERS:
 		b.onOffers(ctx, e.GetOffers().GetOffers())
 	case schedpb.Event_UPDATE:
@@ -221,12 +218,12 @@ func (b *Backend) handle(ctx context.Context, e *schedpb.Event) (time.Duration, 
 	case schedpb.Event_FAILURE:
 		b.onFailure(e.GetFailure())
 	case schedpb.Event_ERROR:
-		return 0, &errorEvent{msg: e.GetError().GetMessage()}
+		return &errorEvent{msg: e.GetError().GetMessage()}
 	case schedpb.Event_HEARTBEAT, schedpb.Event_RESCIND, schedpb.Event_MESSAGE,
 		schedpb.Event_INVERSE_OFFERS, schedpb.Event_RESCIND_INVERSE_OFFER, schedpb.Event_UPDATE_OPERATION_STATUS:
 		// Offers are answered at once, never held, so a rescind needs nothing.
 	default:
 		b.log.Debug("mesos_event_ignored", "type", e.GetType().String())
 	}
-	return 0, nil
+	return nil
 }
