@@ -2,6 +2,7 @@ package mesos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,6 +64,8 @@ type Backend struct {
 	nodesSeen chan struct{}
 	// recovering is true until recovered is closed.
 	recovering bool
+	// tornDown stops resubscription once TEARDOWN is under way.
+	tornDown bool
 	// heartbeat is the heartbeat interval of the current subscription.
 	heartbeat time.Duration
 	// holdUntil is when a job held for locality may take any agent; recoveryBy ends
@@ -490,6 +493,65 @@ func (b *Backend) Close() error {
 		b.transport.CloseIdleConnections()
 	}
 	return nil
+}
+
+// Teardown retires the framework: it sends TEARDOWN, so that Mesos kills every task
+// of the framework and forgets it, ends the live tasks here as killed, removes the
+// framework ID file and the tasks file, and closes the Backend. It fails, changing
+// nothing, when Mesos cannot be reached; Close is then the way out (the framework stays
+// registered until its failover timeout).
+func (b *Backend) Teardown(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed || b.detached() || !b.connected {
+		b.mu.Unlock()
+		return fmt.Errorf("teardown: not subscribed: %w", scheduler.ErrClosed)
+	}
+	// No resubscription once Mesos has dropped the framework, and the tasks' ends, which
+	// may still arrive, are kills.
+	b.tornDown = true
+	var flipped []*task
+	for _, tk := range b.tasks {
+		if !tk.state.Terminal() && !tk.killed {
+			tk.killed = true
+			flipped = append(flipped, tk)
+		}
+	}
+	b.mu.Unlock()
+	if err := calls.CallNoData(ctx, b.caller, &schedpb.Call{Type: schedpb.Call_TEARDOWN}); err != nil {
+		b.mu.Lock()
+		b.tornDown = false
+		for _, tk := range flipped {
+			tk.killed = false
+		}
+		b.mu.Unlock()
+		return fmt.Errorf("teardown: %w", err)
+	}
+	now := time.Now()
+	b.mu.Lock()
+	b.closed = true
+	for _, tk := range b.tasks {
+		if !tk.state.Terminal() {
+			tk.pending, tk.killed = nil, true
+			b.endLocked(tk, scheduler.StateKilled, 0, "framework torn down", now)
+		}
+	}
+	fid := b.frameworkID
+	b.frameworkID = ""
+	b.mu.Unlock()
+	var errs []error
+	for _, path := range []string{b.cfg.tasksFile(), b.cfg.FrameworkIDFile} {
+		if err := writeFrameworkID(path, ""); err != nil { // "" removes the file
+			errs = append(errs, err)
+		}
+	}
+	b.log.Info("framework_torn_down", "framework_id", fid)
+	b.cancel()
+	<-b.done
+	b.fan.Close()
+	if b.transport != nil {
+		b.transport.CloseIdleConnections()
+	}
+	return errors.Join(errs...)
 }
 
 func (b *Backend) isConnected() bool {

@@ -654,3 +654,33 @@ func TestBackend_PinnedStaticPorts(t *testing.T) {
 		t.Errorf("pinned master status %+v", st)
 	}
 }
+
+// TestBackend_Teardown retires the framework: Mesos forgets it and kills its tasks, and
+// its files are gone.
+func TestBackend_Teardown(t *testing.T) {
+	m := newMaster(t, 1, nil)
+	cfg := testConfig(t, m)
+	b, _ := startBackend(t, cfg)
+	id := launchRunning(t, b, sleepTask(scheduler.KindExecutor))
+	if _, err := os.Stat(cfg.tasksFile()); err != nil {
+		t.Fatalf("no tasks file while a task runs: %v", err)
+	}
+	if err := b.Teardown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.Status(t.Context(), id); err != nil || st.State != scheduler.StateKilled {
+		t.Errorf("task after teardown: %+v, %v; want killed", st, err)
+	}
+	if fs := m.Frameworks(); len(fs) != 1 || !fs[0].Removed {
+		t.Errorf("frameworks after teardown: %+v", fs)
+	}
+	schedulertest.Eventually(t, "no task left running", func() bool { return len(activeTasks(m)) == 0 })
+	for _, path := range []string{cfg.FrameworkIDFile, cfg.tasksFile()} {
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after teardown: %v", path, err)
+		}
+	}
+	if err := b.Teardown(t.Context()); !errors.Is(err, scheduler.ErrClosed) {
+		t.Errorf("second Teardown: %v", err)
+	}
+}

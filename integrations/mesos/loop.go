@@ -50,7 +50,7 @@ func (b *Backend) run(ctx context.Context) {
 				errorsInRow = 0
 			}
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || b.isTornDown() {
 			return
 		}
 		b.log.Warn("mesos_disconnected", "error", err, "retry_in", wait)
@@ -63,6 +63,12 @@ func (b *Backend) run(ctx context.Context) {
 		}
 		wait = min(wait*2, b.cfg.ReconnectMax)
 	}
+}
+
+func (b *Backend) isTornDown() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tornDown
 }
 
 // disconnected notes the end of a subscription.
