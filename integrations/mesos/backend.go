@@ -29,7 +29,8 @@ import (
 // Launch queues a task; offers place it (see match), and Mesos status updates become
 // the task's events. Ending New's ctx drops the subscription and leaves the tasks
 // running (Mesos keeps them for FailoverTimeout, and a new Backend with the same
-// FrameworkIDFile finds them); Close kills them first.
+// FrameworkIDFile finds them); Close kills them first; Teardown has Mesos kill them and
+// forget the framework.
 type Backend struct {
 	cfg       Config
 	log       *slog.Logger
