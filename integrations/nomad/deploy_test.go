@@ -77,6 +77,19 @@ func TestDeploy_MoreExecutorsThanNodes(t *testing.T) {
 	}
 }
 
+func TestDeploy_ThreeMastersOnOneNode(t *testing.T) {
+	agent, c := deployClient(t)
+	d := deployTestDeployment(agent, "dtthree")
+	d.Masters = 3
+	_, err := Deploy(t.Context(), c, d, nil)
+	if !errors.Is(err, ErrPlacement) || !strings.Contains(err.Error(), "3 masters need 3 nodes") {
+		t.Fatalf("Deploy of 3 masters on one node: %v, want ErrPlacement saying it needs 3 nodes", err)
+	}
+	if ids := registered(t, c, d.Prefix); len(ids) != 0 {
+		t.Errorf("jobs registered after the refusal: %v", ids)
+	}
+}
+
 func TestDeploy_Unplaceable(t *testing.T) {
 	agent, c := deployClient(t)
 	d := deployTestDeployment(agent, "dtmem")

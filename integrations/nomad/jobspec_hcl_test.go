@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,16 +140,6 @@ func essentials(j *api.Job) jobEssentials {
 		}
 		e.Tasks = append(e.Tasks, te)
 	}
-	slices.SortFunc(e.Tasks, func(a, b taskEssentials) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(e.Tasks, func(a, b taskEssentials) int { return strings.Compare(a.Name, b.Name) })
 	return e
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
