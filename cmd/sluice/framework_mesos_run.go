@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluicedata/sluice/integrations/mesos"
 	"github.com/sluicedata/sluice/scheduler"
@@ -41,6 +42,9 @@ type mesosFramework struct {
 	execStarted chan struct{}
 	started     bool
 }
+
+// nodeWait bounds a look-up of an agent's host name.
+const nodeWait = 5 * time.Second
 
 // Ports the backend gives each task (SLUICE_PORT_<NAME>).
 var (
@@ -329,8 +333,11 @@ func (f *mesosFramework) taskAddr(ctx context.Context, id scheduler.TaskID, node
 	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
-// nodeHost is the host name of a Mesos agent, "" when unknown.
+// nodeHost is the host name of a Mesos agent, "" when unknown. It waits at most
+// nodeWait for the backend to know an agent.
 func (f *mesosFramework) nodeHost(ctx context.Context, node string) string {
+	ctx, cancel := context.WithTimeout(ctx, nodeWait)
+	defer cancel()
 	nodes, err := f.backend.Nodes(ctx)
 	if err != nil {
 		return ""
