@@ -307,20 +307,21 @@ func waitHealthy(ctx context.Context, c *api.Client, id string, want int, start 
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	last := ""
+	// Placements that fail while allocations of the job are still stopping may only be
+	// waiting for them (distinct hosts, ports, resources): Nomad retries them once the
+	// allocations are gone. Only evaluations processed after the last poll that saw a
+	// stopping allocation count.
+	since := start
 	for {
 		q := (&api.QueryOptions{}).WithContext(ctx)
-		evals, _, err := c.Jobs().Evaluations(id, q)
-		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("read evaluations of %s: %w", id, err)
-		}
-		if err := placementFailure(id, evals, start); err != nil {
-			return err
-		}
 		allocs, _, err := c.Jobs().Allocations(id, false, q)
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("read allocations of %s: %w", id, err)
 		}
 		p := summarize(allocs, start)
+		if p.stopping > 0 {
+			since = time.Now()
+		}
 		if p.failed != "" {
 			err := fmt.Errorf("job %s: %s: %w", id, p.failed, ErrUnhealthy)
 			if tail := stderrTail(ctx, c, p.failedAlloc); tail != "" {
@@ -328,12 +329,22 @@ func waitHealthy(ctx context.Context, c *api.Client, id string, want int, start 
 			}
 			return err
 		}
+		evals, _, err := c.Jobs().Evaluations(id, q)
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("read evaluations of %s: %w", id, err)
+		}
+		if err := placementFailure(id, evals, since); err != nil && p.stopping == 0 {
+			return err
+		}
 		line := fmt.Sprintf("%s: %d/%d running, %d healthy", id, p.running, want, p.healthy)
+		if p.stopping > 0 {
+			line += fmt.Sprintf(", %d stopping", p.stopping)
+		}
 		if line != last {
 			say(line)
 			last = line
 		}
-		if p.live == want && p.running == want && p.healthy == want {
+		if p.live == want && p.running == want && p.healthy == want && p.stopping == 0 {
 			return nil
 		}
 		select {
@@ -351,6 +362,8 @@ func waitHealthy(ctx context.Context, c *api.Client, id string, want int, start 
 // progressCount is what waitHealthy sees of a job's allocations.
 type progressCount struct {
 	live, running, healthy int
+	// stopping counts the allocations Nomad is stopping that have not ended yet.
+	stopping int
 	// failed describes an allocation that failed since the wait started; failedAlloc
 	// is that allocation.
 	failed      string
@@ -369,7 +382,11 @@ func summarize(allocs []*api.AllocationListStub, start time.Time) progressCount 
 			p.failedAlloc = a
 			return p
 		}
-		if a.DesiredStatus != api.AllocDesiredStatusRun || allocTerminal(a.ClientStatus) {
+		if allocTerminal(a.ClientStatus) {
+			continue
+		}
+		if a.DesiredStatus != api.AllocDesiredStatusRun {
+			p.stopping++
 			continue
 		}
 		p.live++
@@ -482,11 +499,11 @@ func allocTerminal(clientStatus string) bool {
 	return false
 }
 
-// placementFailure turns the failed placements of evaluations created since start into
-// an error naming Nomad's reasons.
+// placementFailure turns the failed placements of evaluations processed since start
+// into an error naming Nomad's reasons.
 func placementFailure(id string, evals []*api.Evaluation, start time.Time) error {
 	for _, e := range evals {
-		if e.CreateTime < start.UnixNano() || len(e.FailedTGAllocs) == 0 {
+		if e.ModifyTime < start.UnixNano() || len(e.FailedTGAllocs) == 0 {
 			continue
 		}
 		var parts []string
