@@ -74,6 +74,7 @@ test builds it) or minio on PATH; without one they are skipped with a note.`,
 			&cli.StringFlag{Name: "mem", Value: memAuto, Usage: "MEM tier of the local cluster: " + memAuto + " (a huge-page tmpfs when this process may mount one, else /dev/shm), " + memHuge + " (fail if it cannot), " + memShm},
 			&cli.StringFlag{Name: "mem-dir", Usage: "keep the local cluster's MEM tier under `DIR` (a tmpfs); overrides --mem"},
 			&cli.IntFlag{Name: "list-entries", Value: 10000, Usage: "`N` entries in the listed directory"},
+			&cli.IntFlag{Name: "ops", Value: 2048, Usage: "scale of the metadata rows: per run, `N` creates by the clients together (N/8 by one client), 8N getStatus (N by one)"},
 		},
 		Action: runBench,
 		Subcommands: []*cli.Command{{
@@ -99,19 +100,21 @@ type benchOptions struct {
 	groups      []string
 	mem, memDir string
 	listEntries int
+	ops         int
 }
 
 func parseBenchFlags(c *cli.Context) (benchOptions, error) {
 	o := benchOptions{
 		clients: c.Int("clients"), runs: c.Int("runs"), master: c.String("master"),
 		format: "table", mem: c.String("mem"), memDir: c.String("mem-dir"), listEntries: c.Int("list-entries"),
+		ops: c.Int("ops"),
 	}
 	if c.Args().Present() {
 		return o, fmt.Errorf("bench takes no arguments (got %q): %w", c.Args().First(), errBadFlag)
 	}
 	var err error
 	if o.size, err = sizeFlag(c, "size"); err != nil {
-		return o, err
+		return o, fmt.Errorf("%w: %w", err, errBadFlag)
 	}
 	switch {
 	case o.size < 1<<20:
@@ -120,6 +123,8 @@ func parseBenchFlags(c *cli.Context) (benchOptions, error) {
 		return o, fmt.Errorf("--clients %d: at least 1: %w", o.clients, errBadFlag)
 	case o.runs < 1:
 		return o, fmt.Errorf("--runs %d: at least 1: %w", o.runs, errBadFlag)
+	case o.ops < 1:
+		return o, fmt.Errorf("--ops %d: at least 1: %w", o.ops, errBadFlag)
 	case o.listEntries < 1:
 		return o, fmt.Errorf("--list-entries %d: at least 1: %w", o.listEntries, errBadFlag)
 	case c.Bool("json") && c.Bool("markdown"):

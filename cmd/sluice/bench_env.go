@@ -244,7 +244,7 @@ func (e *benchEnv) newClient(ctx context.Context, shortCircuit bool) (*client.Cl
 // config is the bench.Config of the run.
 func (e *benchEnv) config(o benchOptions, progress func(bench.Progress)) bench.Config {
 	cfg := bench.Config{
-		Size: o.size, Runs: o.runs, Clients: o.clients, ListEntries: o.listEntries, Groups: o.groups,
+		Size: o.size, Runs: o.runs, Clients: o.clients, ListEntries: o.listEntries, MetaOps: o.ops, Groups: o.groups,
 		NewClient:   e.newClient,
 		Dir:         fmt.Sprintf("/sluice-bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
 		Scratch:     filepath.Join(e.tmp, "scratch"),

@@ -13,8 +13,8 @@ import (
 // The metadata rows: their figure names carry the client count.
 const (
 	RefStub = "stub master (canned answers, same clients)"
-	// statFiles is how many files each client stats in turn.
-	statFiles = 64
+	// maxStatFiles bounds how many files each client stats in turn (MetaOps/8).
+	maxStatFiles = 64
 	// issueClients is the client count the issue's metadata targets are stated for.
 	issueClients = 16
 )
@@ -46,6 +46,7 @@ func (r *runner) metadataGroup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	statFiles := min(maxStatFiles, max(1, r.cfg.MetaOps/8))
 	dir := r.path("meta")
 	clientDir := func(i int) string { return fmt.Sprintf("%s/c%02d", dir, i) }
 	statPath := func(i, j int) string { return fmt.Sprintf("%s/s%03d", clientDir(i), j%statFiles) }
@@ -102,18 +103,18 @@ func (r *runner) metadataGroup(ctx context.Context) error {
 	}
 	n := len(clients)
 	figures := []metaFigure{
-		{"create+complete (empty files)", perClient(256, 2048, 16), func(run int) metaOp {
+		{"create+complete (empty files)", perClient(max(1, r.cfg.MetaOps/8), r.cfg.MetaOps), func(run int) metaOp {
 			return func(ctx context.Context, cl *client.Client, i, j int) error {
 				return create(fmt.Sprintf("%s/r%d-%04d", clientDir(i), run, j))(ctx, cl)
 			}
 		}, targetCreates},
-		{"getStatus", perClient(2048, 16384, 128), func(int) metaOp {
+		{"getStatus", perClient(r.cfg.MetaOps, 8*r.cfg.MetaOps), func(int) metaOp {
 			return func(ctx context.Context, cl *client.Client, i, j int) error {
 				_, err := cl.Stat(ctx, statPath(i, j))
 				return err
 			}
 		}, targetGetStatus},
-		{fmt.Sprintf("list a %d-entry directory", r.cfg.ListEntries), perClient(4, 32, 2), func(int) metaOp {
+		{fmt.Sprintf("list a %d-entry directory", r.cfg.ListEntries), perClient(max(1, r.cfg.MetaOps/512), max(1, r.cfg.MetaOps/1024)*n), func(int) metaOp {
 			return func(ctx context.Context, cl *client.Client, i, j int) error {
 				got, err := cl.List(ctx, listDir, client.ListOptions{})
 				if err == nil && len(got) != r.cfg.ListEntries {
@@ -183,12 +184,12 @@ func runOps(ctx context.Context, clients []*client.Client, perClient int, op met
 }
 
 // perClient returns how many operations each of c clients runs per run: one for a lone
-// client, else total spread over the clients, at least least each.
-func perClient(one, total, least int) func(c int) int {
+// client, else total spread over the clients (at least one each).
+func perClient(one, total int) func(c int) int {
 	return func(c int) int {
 		if c == 1 {
 			return one
 		}
-		return max(least, total/c)
+		return max(1, total/c)
 	}
 }

@@ -33,62 +33,63 @@ var (
 	targetRemote       = &Target{OnRatio: true, Value: 0.6}
 )
 
-// readSet is what the read rows read: one MUST_CACHE file, its bytes in memory and in a
-// plain file on the MEM tier's file system.
-type readSet struct {
-	path, plain string
-	data, dst   []byte
-	block       int64
+// ReadSet is what the short-circuit read figure reads: a Sluice file (Path) holding Data,
+// the same bytes in a plain file on the MEM tier's file system (Plain), the destination
+// buffer of the reads (Dst, as long as Data) and the block size the reads go by.
+type ReadSet struct {
+	Path, Plain string
+	Data, Dst   []byte
+	Block       int64
 }
 
 // readGroup measures the sequential reads.
 func (r *runner) readGroup(ctx context.Context) error {
 	r.progress(GroupRead, "setup: writing the file", 0)
-	rs := &readSet{path: r.path("read/file"), plain: filepath.Join(r.cfg.MemScratch, "plain-read"), data: Payload(int(r.cfg.Size), 1)}
-	if _, err := WriteFile(ctx, r.sc, rs.path, client.WriteMustCache, rs.data); err != nil {
+	rs := &ReadSet{Path: r.path("read/file"), Plain: filepath.Join(r.cfg.MemScratch, "plain-read"), Data: Payload(int(r.cfg.Size), 1)}
+	if _, err := WriteFile(ctx, r.sc, rs.Path, client.WriteMustCache, rs.Data); err != nil {
 		return err
 	}
-	fi, err := r.sc.Stat(ctx, rs.path)
+	fi, err := r.sc.Stat(ctx, rs.Path)
 	if err != nil {
 		return err
 	}
-	rs.block = fi.BlockSize
-	if _, err := PlainWrite(rs.plain, rs.data, false, true); err != nil {
+	rs.Block = fi.BlockSize
+	if _, err := PlainWrite(rs.Plain, rs.Data, false, true); err != nil {
 		return fmt.Errorf("pread reference file: %w", err)
 	}
-	defer os.Remove(rs.plain)
-	rs.dst = make([]byte, len(rs.data))
+	defer os.Remove(rs.Plain)
+	rs.Dst = make([]byte, len(rs.Data))
 	// A first untimed round faults the destination in and checks the bytes.
-	if _, err := r.shortCircuitRound(ctx, rs, 0, true); err != nil {
+	if _, err := ShortCircuitRound(ctx, r.sc, rs, 0, true); err != nil {
 		return err
 	}
-	tcp, err := NewTCPStream(rs.data)
+	tcp, err := NewTCPStream(rs.Data)
 	if err != nil {
 		return err
 	}
 	defer tcp.Close()
-	ufsFile, err := r.prepareUFSCached(ctx, rs.data)
+	ufsFile, err := r.prepareUFSCached(ctx, rs.Data)
 	if err != nil {
 		return err
 	}
-	s3Key, err := r.prepareS3Cold(ctx, rs.data)
+	s3Key, err := r.prepareS3Cold(ctx, rs.Data)
 	if err != nil {
 		return err
 	}
 	buf := make([]byte, 1<<20)
-	mb := func(d time.Duration) float64 { return MBps(int64(len(rs.data)), 1, d) }
+	mb := func(d time.Duration) float64 { return MBps(int64(len(rs.Data)), 1, d) }
 	for run := 1; run <= r.cfg.Runs; run++ {
 		r.progress(GroupRead, FigShortCircuitRead, run)
 		before := r.sc.Stats()
-		t, err := r.shortCircuitRound(ctx, rs, run, false)
+		t, err := ShortCircuitRound(ctx, r.sc, rs, run, false)
 		if err != nil {
 			return err
 		}
-		if got := r.sc.Stats().BytesReadShortCircuit - before.BytesReadShortCircuit; got != int64(len(rs.data)) {
-			r.note(fmt.Sprintf("%s: only %d of %d bytes came by short-circuit (is the executor on another host?)", FigShortCircuitRead, got, len(rs.data)))
+		if got := r.sc.Stats().BytesReadShortCircuit - before.BytesReadShortCircuit; got != int64(len(rs.Data)) {
+			r.note(fmt.Sprintf("%s: only %d of %d bytes came by short-circuit (is the executor on another host?)", FigShortCircuitRead, got, len(rs.Data)))
 		}
-		r.add(GroupRead, FigShortCircuitRead, UnitMBps, RefMemcpy, targetShortCircuit, mb(t.sluice), mb(t.memcpy))
-		r.add(GroupRead, FigShortCircuitRead, UnitMBps, RefPread, nil, mb(t.sluice), mb(t.pread))
+		r.add(GroupRead, FigShortCircuitRead, UnitMBps, RefMemcpy, targetShortCircuit, mb(t.Sluice), mb(t.Memcpy))
+		r.add(GroupRead, FigShortCircuitRead, UnitMBps, RefPread, nil, mb(t.Sluice), mb(t.Pread))
 
 		r.progress(GroupRead, FigRemoteRead, run)
 		s, ref, err := r.remoteRound(ctx, rs, tcp, buf, run%2 == 0)
@@ -99,10 +100,10 @@ func (r *runner) readGroup(ctx context.Context) error {
 
 		r.progress(GroupRead, FigUFSCachedRead, run)
 		s, ref, err = pairedRun(run, func() (time.Duration, error) {
-			return r.drainAll(ctx, r.sc, ufsFile.sluice, int64(len(rs.data)), buf, true)
+			return r.drainAll(ctx, r.sc, ufsFile.sluice, int64(len(rs.Data)), buf, true)
 		}, func() (time.Duration, error) {
 			n, d, err := PlainRead(ufsFile.local, buf)
-			return d, errors.Join(err, wantBytes("os.File reference", n, int64(len(rs.data))))
+			return d, errors.Join(err, wantBytes("os.File reference", n, int64(len(rs.Data))))
 		})
 		if err != nil {
 			return err
@@ -113,7 +114,7 @@ func (r *runner) readGroup(ctx context.Context) error {
 			continue
 		}
 		r.progress(GroupRead, FigS3ColdRead, run)
-		if s, ref, err = r.s3ColdRound(ctx, s3Key, int64(len(rs.data)), buf, run); err != nil {
+		if s, ref, err = r.s3ColdRound(ctx, s3Key, int64(len(rs.Data)), buf, run); err != nil {
 			return err
 		}
 		r.add(GroupRead, FigS3ColdRead, UnitMBps, RefGetObject, nil, mb(s), mb(ref))
@@ -165,56 +166,56 @@ func (r *runner) drainAll(ctx context.Context, cl *client.Client, path string, w
 	return d, wantBytes("read of "+path, n, want)
 }
 
-// scTimes are the durations of one shortCircuitRound.
-type scTimes struct {
-	sluice, memcpy, pread time.Duration
+// SCTimes are the durations of one ShortCircuitRound.
+type SCTimes struct {
+	Sluice, Memcpy, Pread time.Duration
 }
 
-// shortCircuitRound reads the whole file into rs.dst three ways, interleaved block by
+// ShortCircuitRound reads the whole file into rs.Dst three ways, interleaved block by
 // block so that all three meet the same load on a shared machine: sequential Reads of one
 // FileReader through the short-circuit client (Open and Close timed too), copy() of the
 // in-memory bytes (the memcpy reference), and pread of the plain tmpfs file (the pread
 // reference). The order of the three rotates with the block and the round. With verify
 // it checks the bytes the client read.
-func (r *runner) shortCircuitRound(ctx context.Context, rs *readSet, round int, verify bool) (scTimes, error) {
-	var t scTimes
-	plain, err := os.Open(rs.plain)
+func ShortCircuitRound(ctx context.Context, cl *client.Client, rs *ReadSet, round int, verify bool) (SCTimes, error) {
+	var t SCTimes
+	plain, err := os.Open(rs.Plain)
 	if err != nil {
 		return t, err
 	}
 	defer plain.Close()
 	t0 := time.Now()
-	rd, err := r.sc.Open(ctx, rs.path, client.OpenOptions{})
-	t.sluice += time.Since(t0)
+	rd, err := cl.Open(ctx, rs.Path, client.OpenOptions{})
+	t.Sluice += time.Since(t0)
 	if err != nil {
-		return t, fmt.Errorf("open %s: %w", rs.path, err)
+		return t, fmt.Errorf("open %s: %w", rs.Path, err)
 	}
 	defer rd.Close()
 	var lo, hi int64
-	dst, data := rs.dst, rs.data
+	dst, data := rs.Dst, rs.Data
 	parts := []func() error{
 		func() error {
 			t0 := time.Now()
 			_, err := io.ReadFull(rd, dst[lo:hi])
-			t.sluice += time.Since(t0)
+			t.Sluice += time.Since(t0)
 			if err != nil {
-				return fmt.Errorf("read %s at %d: %w", rs.path, lo, err)
+				return fmt.Errorf("read %s at %d: %w", rs.Path, lo, err)
 			}
 			if verify && !bytes.Equal(dst[lo:hi], data[lo:hi]) {
-				return fmt.Errorf("short-circuit read of %s at %d: bytes differ from those written", rs.path, lo)
+				return fmt.Errorf("short-circuit read of %s at %d: bytes differ from those written", rs.Path, lo)
 			}
 			return nil
 		},
 		func() error {
 			t0 := time.Now()
 			copy(dst[lo:hi], data[lo:hi])
-			t.memcpy += time.Since(t0)
+			t.Memcpy += time.Since(t0)
 			return nil
 		},
 		func() error {
 			t0 := time.Now()
 			_, err := plain.ReadAt(dst[lo:hi], lo)
-			t.pread += time.Since(t0)
+			t.Pread += time.Since(t0)
 			if err != nil {
 				return fmt.Errorf("pread reference at %d: %w", lo, err)
 			}
@@ -222,7 +223,7 @@ func (r *runner) shortCircuitRound(ctx context.Context, rs *readSet, round int, 
 		},
 	}
 	for i := 0; lo < int64(len(dst)); i++ {
-		hi = min(lo+rs.block, int64(len(dst)))
+		hi = min(lo+rs.Block, int64(len(dst)))
 		for k := range parts {
 			if err := parts[(round+i+k)%len(parts)](); err != nil {
 				return t, err
@@ -232,9 +233,9 @@ func (r *runner) shortCircuitRound(ctx context.Context, rs *readSet, round int, 
 	}
 	t0 = time.Now()
 	err = rd.Close()
-	t.sluice += time.Since(t0)
+	t.Sluice += time.Since(t0)
 	if err != nil {
-		return t, fmt.Errorf("close %s: %w", rs.path, err)
+		return t, fmt.Errorf("close %s: %w", rs.Path, err)
 	}
 	return t, nil
 }
@@ -242,20 +243,20 @@ func (r *runner) shortCircuitRound(ctx context.Context, rs *readSet, round int, 
 // remoteRound streams the file through the gRPC-only client into a discarding writer and
 // the same bytes through a raw loopback TCP connection, the reference first when
 // refFirst. It returns both durations and checks that no byte came by short-circuit.
-func (r *runner) remoteRound(ctx context.Context, rs *readSet, tcp *TCPStream, buf []byte, refFirst bool) (sluice, ref time.Duration, err error) {
+func (r *runner) remoteRound(ctx context.Context, rs *ReadSet, tcp *TCPStream, buf []byte, refFirst bool) (sluice, ref time.Duration, err error) {
 	before := r.remote.Stats()
 	run := 1
 	if !refFirst {
 		run = 2
 	}
 	sluice, ref, err = pairedRun(run, func() (time.Duration, error) {
-		return r.drainAll(ctx, r.remote, rs.path, int64(len(rs.data)), buf, false)
+		return r.drainAll(ctx, r.remote, rs.Path, int64(len(rs.Data)), buf, false)
 	}, func() (time.Duration, error) {
 		n, d, err := tcp.Receive(buf)
-		return d, errors.Join(err, wantBytes("tcp reference", n, int64(len(rs.data))))
+		return d, errors.Join(err, wantBytes("tcp reference", n, int64(len(rs.Data))))
 	})
-	if err == nil && r.remote.Stats().BytesReadRemote-before.BytesReadRemote != int64(len(rs.data)) {
-		err = fmt.Errorf("%s: the gRPC-only client read %s other than over gRPC", FigRemoteRead, rs.path)
+	if err == nil && r.remote.Stats().BytesReadRemote-before.BytesReadRemote != int64(len(rs.Data)) {
+		err = fmt.Errorf("%s: the gRPC-only client read %s other than over gRPC", FigRemoteRead, rs.Path)
 	}
 	return sluice, ref, err
 }

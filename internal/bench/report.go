@@ -187,7 +187,7 @@ func (r Row) cells() []string {
 	c := []string{
 		r.Figure,
 		formatValue(s.Median, r.Unit) + " " + r.Unit,
-		formatValue(s.Min, r.Unit) + "–" + formatValue(s.Max, r.Unit),
+		formatRange(s.Min, s.Max, r.Unit),
 		r.Reference, "", "", targetCell(r), "",
 	}
 	if len(r.Ref) > 0 {
@@ -287,6 +287,25 @@ func formatValue(x float64, unit string) string {
 		return strconv.FormatFloat(x, 'f', 2, 64)
 	}
 	return thousands(int64(math.Round(x)))
+}
+
+// formatRange renders lo–hi with the precision formatValue gives hi, so both ends read
+// alike.
+func formatRange(lo, hi float64, unit string) string {
+	if math.IsNaN(lo) || math.IsNaN(hi) {
+		return "—"
+	}
+	decimals := -1
+	switch {
+	case unit == UnitSeconds && math.Abs(hi) < 0.1:
+		decimals = 3
+	case unit == UnitSeconds || math.Abs(hi) < 10:
+		decimals = 2
+	}
+	if decimals < 0 {
+		return thousands(int64(math.Round(lo))) + "–" + thousands(int64(math.Round(hi)))
+	}
+	return strconv.FormatFloat(lo, 'f', decimals, 64) + "–" + strconv.FormatFloat(hi, 'f', decimals, 64)
 }
 
 // formatRatio renders a ratio with 2 decimals (1 from 10 up) and a "×".

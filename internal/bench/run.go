@@ -66,6 +66,10 @@ type Config struct {
 	Clients int
 	// ListEntries is the size of the listed directory (the 10,000).
 	ListEntries int
+	// MetaOps scales the metadata rows: per run, the lone client creates MetaOps/8 files
+	// and the Clients together MetaOps; getStatus runs MetaOps and 8×MetaOps times; the
+	// listings are MetaOps/512 and MetaOps/1024 per client (at least one).
+	MetaOps int
 	// Groups are the groups to run, in any order; empty means AllGroups.
 	Groups []string
 	// NewClient returns a new client of the cluster; with shortCircuit false it never
@@ -104,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.Clients < 1 {
 		errs = append(errs, fmt.Errorf("clients %d below 1", c.Clients))
+	}
+	if c.MetaOps < 1 {
+		errs = append(errs, fmt.Errorf("metadata operations %d below 1", c.MetaOps))
 	}
 	if c.ListEntries < 1 {
 		errs = append(errs, fmt.Errorf("list entries %d below 1", c.ListEntries))
