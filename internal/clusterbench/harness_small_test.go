@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicedata/sluice/client"
+	"github.com/sluicedata/sluice/internal/bench"
 )
 
 // The benchmarks' measuring code, run at small sizes: every round must move the right
@@ -36,7 +37,7 @@ func TestHarness_Reads(t *testing.T) {
 			if err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
-			if tm.sluice <= 0 || tm.memcpy <= 0 || tm.pread <= 0 {
+			if tm.Sluice <= 0 || tm.Memcpy <= 0 || tm.Pread <= 0 {
 				t.Errorf("round %d: short-circuit round took %+v", round, tm)
 			}
 			if !bytes.Equal(dst, r.data) {
@@ -67,7 +68,7 @@ func TestHarness_Reads(t *testing.T) {
 
 func TestHarness_Writes(t *testing.T) {
 	e := newEnv(t, envConfig{memSize: 4 * smallSize, blockSize: smallBlock})
-	data := payload(smallSize, 3)
+	data := bench.Payload(smallSize, 3)
 	times := newWriteTimes()
 	before := e.sc.Stats()
 	const rounds = 2

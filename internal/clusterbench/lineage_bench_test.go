@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicedata/sluice/client"
+	"github.com/sluicedata/sluice/internal/bench"
 	"github.com/sluicedata/sluice/internal/miniotest"
 	"github.com/sluicedata/sluice/ufs"
 	"github.com/sluicedata/sluice/ufs/local"
@@ -44,7 +45,7 @@ func lineageWriteRound(ctx context.Context, le *lineageEnv, ct *client.Client, c
 		return err
 	}
 	runCT := func() error {
-		through, err = writeFile(ctx, ct, ctOut, client.WriteCacheThrough, data)
+		through, err = bench.WriteFile(ctx, ct, ctOut, client.WriteCacheThrough, data)
 		if err != nil {
 			return err
 		}
@@ -67,7 +68,7 @@ func lineageWriteRound(ctx context.Context, le *lineageEnv, ct *client.Client, c
 // benchLineageWrite runs the paired rounds against the CACHE_THROUGH client ct (files
 // under ctDir) and reports the throughputs and the median ratio.
 func benchLineageWrite(b *testing.B, le *lineageEnv, ct *client.Client, ctDir, refName string) {
-	var p pairs
+	var p bench.Pairs
 	b.SetBytes(int64(len(le.data)))
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -76,18 +77,18 @@ func benchLineageWrite(b *testing.B, le *lineageEnv, ct *client.Client, ctDir, r
 			if err != nil {
 				b.Fatal(err)
 			}
-			p.add(job, through)
+			p.Add(job, through)
 		}
 	}
-	job, through := p.total()
-	b.ReportMetric(mbps(int64(len(le.data)), len(p.measured), job), "job-MB/s")
-	b.ReportMetric(mbps(int64(len(le.data)), len(p.ref), through), refName+"-MB/s")
-	b.ReportMetric(p.ratio(), "job/"+refName)
+	job, through := p.Total()
+	b.ReportMetric(bench.MBps(int64(len(le.data)), len(p.Measured), job), "job-MB/s")
+	b.ReportMetric(bench.MBps(int64(len(le.data)), len(p.Ref), through), refName+"-MB/s")
+	b.ReportMetric(p.Ratio(), "job/"+refName)
 }
 
 func BenchmarkLineageWrite(b *testing.B) {
 	skipShort(b)
-	data := payload(benchSize, 7)
+	data := bench.Payload(benchSize, 7)
 	b.Run("local", func(b *testing.B) {
 		le := newLineageEnv(b, 1, 2*benchSize, benchBlock, data)
 		_, ct := newPlainEnv(b, 2*benchSize, benchBlock, nil)
@@ -171,7 +172,7 @@ func BenchmarkRecovery(b *testing.B) {
 	skipShort(b)
 	// Two executors, each with room for the output: the recompute writes it on the
 	// survivor while the killed one is gone.
-	le := newLineageEnv(b, 2, benchSize*5/2, benchBlock, payload(benchSize, 8))
+	le := newLineageEnv(b, 2, benchSize*5/2, benchBlock, bench.Payload(benchSize, 8))
 	var orig, write, rec, read time.Duration
 	n := 0
 	b.SetBytes(benchSize)

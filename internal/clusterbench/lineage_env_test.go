@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/client"
+	"github.com/sluicedata/sluice/internal/bench"
 	"github.com/sluicedata/sluice/internal/testcluster"
 	"github.com/sluicedata/sluice/master"
 	"github.com/sluicedata/sluice/ufs"
@@ -69,7 +70,7 @@ func newLineageEnv(tb testing.TB, executors int, memSize, blockSize int64, data 
 func (e *lineageEnv) holdCheckpoints(tb testing.TB) {
 	tb.Helper()
 	ctx := context.Background()
-	if _, err := writeFile(ctx, e.cl, "/checkpoint-debt", client.WriteAsyncThrough, payload(1<<20, 99)); err != nil {
+	if _, err := bench.WriteFile(ctx, e.cl, "/checkpoint-debt", client.WriteAsyncThrough, bench.Payload(1<<20, 99)); err != nil {
 		tb.Fatal(err)
 	}
 	err := poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
@@ -117,8 +118,8 @@ func (e *lineageEnv) runWrite(ctx context.Context, cfg client.Config, env client
 	if err != nil {
 		return err
 	}
-	for off := 0; off < len(e.data); off += ioBuf {
-		if _, err := w.Write(e.data[off:min(off+ioBuf, len(e.data))]); err != nil {
+	for off := 0; off < len(e.data); off += bench.IOBuf {
+		if _, err := w.Write(e.data[off:min(off+bench.IOBuf, len(e.data))]); err != nil {
 			return errors.Join(err, w.Abort())
 		}
 	}
@@ -203,7 +204,7 @@ func crcOf(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Cas
 // readCRC reads r to its end and returns the CRC32C of what it read and the byte count.
 func readCRC(r io.Reader) (uint32, int64, error) {
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	n, err := io.CopyBuffer(h, r, make([]byte, ioBuf))
+	n, err := io.CopyBuffer(h, r, make([]byte, bench.IOBuf))
 	return h.Sum32(), n, err
 }
 

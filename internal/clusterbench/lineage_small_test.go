@@ -4,12 +4,13 @@ import (
 	"testing"
 
 	"github.com/sluicedata/sluice/client"
+	"github.com/sluicedata/sluice/internal/bench"
 )
 
 // The lineage benchmarks' measuring code at small sizes (see harness_small_test.go).
 
 func TestLineageHarness_Write(t *testing.T) {
-	data := payload(smallSize, 5)
+	data := bench.Payload(smallSize, 5)
 	le := newLineageEnv(t, 1, 4*smallSize, smallBlock, data)
 	_, ct := newPlainEnv(t, 4*smallSize, smallBlock, nil)
 	for round := range 2 {
@@ -39,7 +40,7 @@ func TestLineageHarness_Write(t *testing.T) {
 }
 
 func TestLineageHarness_Recovery(t *testing.T) {
-	le := newLineageEnv(t, 2, 3*smallSize, smallBlock, payload(smallSize, 6))
+	le := newLineageEnv(t, 2, 3*smallSize, smallBlock, bench.Payload(smallSize, 6))
 	for round := range 2 {
 		tm, err := recoveryRound(t.Context(), le, outPath("/recovery", round))
 		if err != nil {

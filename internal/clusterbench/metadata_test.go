@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/sluicedata/sluice/api/sluicepb"
 	"github.com/sluicedata/sluice/client"
+	"github.com/sluicedata/sluice/internal/bench"
 )
 
 const (
@@ -54,12 +50,12 @@ func newMetaEnv(tb testing.TB, statFiles int) *metaEnv {
 		cl := e.c.Client(tb)
 		m.clients = append(m.clients, cl)
 		for j := range statFiles {
-			if _, err := writeFile(ctx, cl, statPath(i, j), client.WriteMustCache, nil); err != nil {
+			if _, err := bench.WriteFile(ctx, cl, statPath(i, j), client.WriteMustCache, nil); err != nil {
 				tb.Fatal(err)
 			}
 		}
 	}
-	stubAddr := startStub(tb, captureAnswers(tb, e.c.MasterAddrs()[0]))
+	stubAddr := startStub(tb, e.c.MasterAddrs()[0])
 	for range metaClients {
 		m.stub = append(m.stub, e.c.Client(tb, func(cc *client.Config) { cc.Masters = []string{stubAddr} }))
 	}
@@ -95,7 +91,7 @@ func runOps(ctx context.Context, clients []*client.Client, perClient int, op fun
 // createOp creates and completes an empty MUST_CACHE file named by the round.
 func createOp(round int) func(ctx context.Context, cl *client.Client, i, j int) error {
 	return func(ctx context.Context, cl *client.Client, i, j int) error {
-		_, err := writeFile(ctx, cl, fmt.Sprintf("%s/r%d-%04d", clientDir(i), round, j), client.WriteMustCache, nil)
+		_, err := bench.WriteFile(ctx, cl, fmt.Sprintf("%s/r%d-%04d", clientDir(i), round, j), client.WriteMustCache, nil)
 		return err
 	}
 }
@@ -176,7 +172,7 @@ func BenchmarkMetadata(b *testing.B) {
 // master/stub (the median of the rounds' ratios), name/target, and the journal entries
 // the master applied per operation.
 func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name string, op func(round int) func(context.Context, *client.Client, int, int) error) {
-	var p pairs
+	var p bench.Pairs
 	var masterCPU, stubCPU time.Duration
 	rounds := 0
 	index0 := m.appliedIndex(b)
@@ -186,13 +182,13 @@ func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name str
 		if err != nil {
 			b.Fatal(err)
 		}
-		p.add(rt.master, rt.stub)
+		p.Add(rt.master, rt.stub)
 		masterCPU += rt.masterCPU
 		stubCPU += rt.stubCPU
 		rounds++
 	}
-	master, stub := p.total()
-	ops := float64(rounds * perClient * metaClients)
+	master, stub := p.Total()
+	ops := float64(rounds * perClient * len(m.clients))
 	b.ReportMetric(float64(m.appliedIndex(b)-index0)/ops, "journal-entries/op")
 	// CPU per operation does not depend on how much of the machine other processes take:
 	// 2 cores divided by it bounds the ops/s this process could reach here.
@@ -200,7 +196,7 @@ func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name str
 	b.ReportMetric(float64(stubCPU.Microseconds())/ops, "stub-cpu-µs/op")
 	b.ReportMetric(ops/master.Seconds(), name+"/s")
 	b.ReportMetric(ops/stub.Seconds(), "stub-"+name+"/s")
-	b.ReportMetric(p.ratio(), "master/stub")
+	b.ReportMetric(p.Ratio(), "master/stub")
 	b.ReportMetric(ops/master.Seconds()/target, name+"/target")
 }
 
@@ -214,81 +210,22 @@ func (m *metaEnv) appliedIndex(tb testing.TB) uint64 {
 	return info.GetRaftAppliedIndex()
 }
 
-// answers are real answers of the master, replayed by the stub.
-type answers struct {
-	create   *sluicepb.CreateFileResponse
-	complete *sluicepb.CompleteFileResponse
-	status   *sluicepb.GetStatusResponse
-}
-
-// captureAnswers creates, completes and stats a file on the master at addr with raw
-// gRPC calls and keeps the answers.
-func captureAnswers(tb testing.TB, addr string) answers {
+// startStub captures the answers of the master at addr and serves them from a stub
+// master until tb ends; it returns the stub's address.
+func startStub(tb testing.TB, addr string) string {
 	tb.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	a, err := bench.CaptureAnswers(tb.Context(), addr, "/bench/meta/stub-sample", "")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer cc.Close()
-	ctx := tb.Context()
-	fs := sluicepb.NewFileSystemMasterClient(cc)
-	const path = "/bench/meta/stub-sample"
-	var a answers
-	if a.create, err = fs.CreateFile(ctx, &sluicepb.CreateFileRequest{Path: path, WriteType: sluicepb.WriteType_WRITE_TYPE_MUST_CACHE, Recursive: true}); err != nil {
-		tb.Fatalf("capture CreateFile: %v", err)
-	}
-	if a.complete, err = fs.CompleteFile(ctx, &sluicepb.CompleteFileRequest{Path: path, FileId: a.create.GetFile().GetFileId()}); err != nil {
-		tb.Fatalf("capture CompleteFile: %v", err)
-	}
-	if a.status, err = fs.GetStatus(ctx, &sluicepb.GetStatusRequest{Path: path}); err != nil {
-		tb.Fatalf("capture GetStatus: %v", err)
-	}
-	return a
-}
-
-// stubMaster answers GetMasterInfo as the leader and the file calls with canned answers;
-// every other call is unimplemented.
-type stubMaster struct {
-	sluicepb.UnimplementedFileSystemMasterServer
-	sluicepb.UnimplementedMetaMasterServer
-	addr string
-	a    answers
-}
-
-func (s *stubMaster) GetMasterInfo(context.Context, *sluicepb.GetMasterInfoRequest) (*sluicepb.GetMasterInfoResponse, error) {
-	return &sluicepb.GetMasterInfoResponse{LeaderAddress: s.addr, RpcAddress: s.addr, IsLeader: true}, nil
-}
-
-func (s *stubMaster) CreateFile(context.Context, *sluicepb.CreateFileRequest) (*sluicepb.CreateFileResponse, error) {
-	return s.a.create, nil
-}
-
-func (s *stubMaster) CompleteFile(context.Context, *sluicepb.CompleteFileRequest) (*sluicepb.CompleteFileResponse, error) {
-	return s.a.complete, nil
-}
-
-func (s *stubMaster) GetStatus(context.Context, *sluicepb.GetStatusRequest) (*sluicepb.GetStatusResponse, error) {
-	return s.a.status, nil
-}
-
-// startStub serves a stubMaster on a loopback port until tb ends and returns its address.
-func startStub(tb testing.TB, a answers) string {
-	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := bench.StartStub(a)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &stubMaster{addr: lis.Addr().String(), a: a}
-	srv := grpc.NewServer()
-	sluicepb.RegisterFileSystemMasterServer(srv, s)
-	sluicepb.RegisterMetaMasterServer(srv, s)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(lis) }()
 	tb.Cleanup(func() {
-		srv.Stop()
-		if err := <-done; err != nil {
+		if err := s.Stop(); err != nil {
 			tb.Errorf("stub master: %v", err)
 		}
 	})
-	return s.addr
+	return s.Addr
 }

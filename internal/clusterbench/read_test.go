@@ -1,18 +1,14 @@
 package clusterbench
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sluicedata/sluice/client"
+	"github.com/sluicedata/sluice/internal/bench"
 )
 
 // readRoundsPerIter is how many paired rounds one iteration of the read benchmarks runs:
@@ -25,7 +21,7 @@ type readEnv struct {
 	*env
 	path  string
 	data  []byte
-	plain *os.File
+	plain string
 	block int64
 }
 
@@ -34,97 +30,33 @@ type readEnv struct {
 func newReadEnv(tb testing.TB, size int, blockSize int64) *readEnv {
 	tb.Helper()
 	e := newEnv(tb, envConfig{memSize: int64(size) + 2*blockSize, blockSize: blockSize})
-	r := &readEnv{env: e, path: "/bench/read", data: payload(size, 1), block: blockSize}
-	if _, err := writeFile(tb.Context(), e.sc, r.path, client.WriteMustCache, r.data); err != nil {
+	r := &readEnv{env: e, path: "/bench/read", data: bench.Payload(size, 1), block: blockSize}
+	if _, err := bench.WriteFile(tb.Context(), e.sc, r.path, client.WriteMustCache, r.data); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := plainWrite(filepath.Join(e.memDir, "plain-read"), r.data, false, true); err != nil {
+	if _, err := bench.PlainWrite(filepath.Join(e.memDir, "plain-read"), r.data, false, true); err != nil {
 		tb.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(e.memDir, "plain-read"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { f.Close() })
-	r.plain = f
+	r.plain = filepath.Join(e.memDir, "plain-read")
 	return r
 }
 
-// scTimes are the durations of one shortCircuitRound.
-type scTimes struct {
-	sluice, memcpy, pread time.Duration
-}
-
-// shortCircuitRound reads the whole file into dst three ways, interleaved block by block
-// so that all three meet the same load on a shared machine: sequential Reads of one
-// FileReader through the short-circuit client (Open and Close timed too), copy() of the
-// in-memory bytes (the memcpy reference), and pread of the plain tmpfs file (the pread
-// reference). The order of the three rotates with the block and the round. With verify
-// it checks the bytes the client read.
-func (r *readEnv) shortCircuitRound(ctx context.Context, dst []byte, round int, verify bool) (scTimes, error) {
-	var t scTimes
-	t0 := time.Now()
-	rd, err := r.sc.Open(ctx, r.path, client.OpenOptions{})
-	t.sluice += time.Since(t0)
-	if err != nil {
-		return t, fmt.Errorf("open %s: %w", r.path, err)
-	}
-	defer rd.Close()
-	var lo, hi int64
-	parts := []func() error{
-		func() error {
-			t0 := time.Now()
-			_, err := io.ReadFull(rd, dst[lo:hi])
-			t.sluice += time.Since(t0)
-			if err != nil {
-				return fmt.Errorf("read %s at %d: %w", r.path, lo, err)
-			}
-			if verify && !bytes.Equal(dst[lo:hi], r.data[lo:hi]) {
-				return fmt.Errorf("short-circuit read of %s at %d: bytes differ from those written", r.path, lo)
-			}
-			return nil
-		},
-		func() error {
-			t0 := time.Now()
-			copy(dst[lo:hi], r.data[lo:hi])
-			t.memcpy += time.Since(t0)
-			return nil
-		},
-		func() error {
-			t0 := time.Now()
-			_, err := r.plain.ReadAt(dst[lo:hi], lo)
-			t.pread += time.Since(t0)
-			if err != nil {
-				return fmt.Errorf("pread reference at %d: %w", lo, err)
-			}
-			return nil
-		},
-	}
-	for i := 0; lo < int64(len(dst)); i++ {
-		hi = min(lo+r.block, int64(len(dst)))
-		for k := range parts {
-			if err := parts[(round+i+k)%len(parts)](); err != nil {
-				return t, err
-			}
-		}
-		lo = hi
-	}
-	t0 = time.Now()
-	err = rd.Close()
-	t.sluice += time.Since(t0)
-	if err != nil {
-		return t, fmt.Errorf("close %s: %w", r.path, err)
-	}
-	return t, nil
+// shortCircuitRound runs bench.ShortCircuitRound on the file: sequential Reads through
+// the short-circuit client, copy() of the bytes and pread of the plain tmpfs file,
+// interleaved block by block.
+func (r *readEnv) shortCircuitRound(ctx context.Context, dst []byte, round int, verify bool) (bench.SCTimes, error) {
+	return bench.ShortCircuitRound(ctx, r.sc, &bench.ReadSet{
+		Path: r.path, Plain: r.plain, Data: r.data, Dst: dst, Block: r.block,
+	}, round, verify)
 }
 
 // remoteRound streams the file through the gRPC-only client into a discarding writer and
 // the same bytes through a raw loopback TCP connection, the reference first when
 // refFirst. It returns both durations.
-func (r *readEnv) remoteRound(ctx context.Context, tcp *tcpStream, buf []byte, refFirst bool) (sluice, ref time.Duration, err error) {
+func (r *readEnv) remoteRound(ctx context.Context, tcp *bench.TCPStream, buf []byte, refFirst bool) (sluice, ref time.Duration, err error) {
 	raw := func() error {
 		var n int64
-		n, ref, err = tcp.receive(buf)
+		n, ref, err = tcp.Receive(buf)
 		if err == nil && n != int64(len(r.data)) {
 			err = fmt.Errorf("tcp reference: %d bytes, want %d", n, len(r.data))
 		}
@@ -135,7 +67,7 @@ func (r *readEnv) remoteRound(ctx context.Context, tcp *tcpStream, buf []byte, r
 			return 0, 0, err
 		}
 	}
-	n, sluice, err := drain(ctx, r.remote, r.path, buf)
+	n, sluice, err := bench.Drain(ctx, r.remote, r.path, client.OpenOptions{}, buf, false)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -167,7 +99,7 @@ func BenchmarkShortCircuitRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	before := r.sc.Stats()
-	var vsMemcpy, vsPread pairs
+	var vsMemcpy, vsPread bench.Pairs
 	rounds := 0
 	b.SetBytes(benchSize * readRoundsPerIter)
 	b.ResetTimer()
@@ -177,8 +109,8 @@ func BenchmarkShortCircuitRead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			vsMemcpy.add(t.sluice, t.memcpy)
-			vsPread.add(t.sluice, t.pread)
+			vsMemcpy.Add(t.Sluice, t.Memcpy)
+			vsPread.Add(t.Sluice, t.Pread)
 			rounds++
 		}
 	}
@@ -190,13 +122,13 @@ func BenchmarkShortCircuitRead(b *testing.B) {
 	if after.BytesReadRemote != before.BytesReadRemote || after.BytesReadUFS != before.BytesReadUFS {
 		b.Fatalf("bytes were read other than by short-circuit: %+v", after)
 	}
-	sluice, memcpy := vsMemcpy.total()
-	_, pread := vsPread.total()
-	b.ReportMetric(mbps(benchSize, rounds, sluice), "sluice-MB/s")
-	b.ReportMetric(mbps(benchSize, rounds, memcpy), "memcpy-MB/s")
-	b.ReportMetric(mbps(benchSize, rounds, pread), "pread-MB/s")
-	b.ReportMetric(vsMemcpy.ratio(), "sluice/memcpy")
-	b.ReportMetric(vsPread.ratio(), "sluice/pread")
+	sluice, memcpy := vsMemcpy.Total()
+	_, pread := vsPread.Total()
+	b.ReportMetric(bench.MBps(benchSize, rounds, sluice), "sluice-MB/s")
+	b.ReportMetric(bench.MBps(benchSize, rounds, memcpy), "memcpy-MB/s")
+	b.ReportMetric(bench.MBps(benchSize, rounds, pread), "pread-MB/s")
+	b.ReportMetric(vsMemcpy.Ratio(), "sluice/memcpy")
+	b.ReportMetric(vsPread.Ratio(), "sluice/pread")
 }
 
 // BenchmarkRemoteRead reads the same 1 GiB file with a client whose ShortCircuit is off,
@@ -211,7 +143,7 @@ func BenchmarkRemoteRead(b *testing.B) {
 	tcp := newTCPStream(b, r.data)
 	buf := make([]byte, 1<<20)
 	before := r.remote.Stats()
-	var p pairs
+	var p bench.Pairs
 	rounds := 0
 	b.SetBytes(benchSize * readRoundsPerIter)
 	b.ResetTimer()
@@ -221,7 +153,7 @@ func BenchmarkRemoteRead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			p.add(s, t)
+			p.Add(s, t)
 			rounds++
 		}
 	}
@@ -233,64 +165,19 @@ func BenchmarkRemoteRead(b *testing.B) {
 	if after.BytesReadShortCircuit != before.BytesReadShortCircuit {
 		b.Fatalf("the gRPC-only client read by short-circuit: %+v", after)
 	}
-	sluice, ref := p.total()
-	b.ReportMetric(mbps(benchSize, rounds, sluice), "sluice-MB/s")
-	b.ReportMetric(mbps(benchSize, rounds, ref), "tcp-MB/s")
-	b.ReportMetric(p.ratio(), "sluice/tcp")
+	sluice, ref := p.Total()
+	b.ReportMetric(bench.MBps(benchSize, rounds, sluice), "sluice-MB/s")
+	b.ReportMetric(bench.MBps(benchSize, rounds, ref), "tcp-MB/s")
+	b.ReportMetric(p.Ratio(), "sluice/tcp")
 }
 
-// tcpStream is the raw loopback reference: every accepted connection gets data written
-// to it by a goroutine, then closed.
-type tcpStream struct {
-	lis  net.Listener
-	data []byte
-	errs chan error
-}
-
-// newTCPStream listens on 127.0.0.1; the listener closes when tb ends.
-func newTCPStream(tb testing.TB, data []byte) *tcpStream {
+// newTCPStream starts the raw loopback reference, closed when tb ends.
+func newTCPStream(tb testing.TB, data []byte) *bench.TCPStream {
 	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := bench.NewTCPStream(data)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { lis.Close() })
-	return &tcpStream{lis: lis, data: data, errs: make(chan error, 1)}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
-
-// receive connects, lets a goroutine write the data into the server side of the
-// connection, drains it with io.CopyBuffer through buf, and returns the bytes received and
-// the time from dial to the end of the stream.
-func (s *tcpStream) receive(buf []byte) (int64, time.Duration, error) {
-	go func() {
-		conn, err := s.lis.Accept()
-		if err != nil {
-			s.errs <- err
-			return
-		}
-		_, err = conn.Write(s.data)
-		if cerr := conn.Close(); err == nil {
-			err = cerr
-		}
-		s.errs <- err
-	}()
-	start := time.Now()
-	conn, err := net.Dial("tcp", s.lis.Addr().String())
-	if err != nil {
-		s.lis.Close() // ends the Accept
-		return 0, 0, errors.Join(err, <-s.errs)
-	}
-	// readerOnly hides the connection's WriteTo, so the copy goes through buf.
-	n, err := io.CopyBuffer(discard{}, readerOnly{conn}, buf)
-	d := time.Since(start)
-	conn.Close()
-	if werr := <-s.errs; err == nil {
-		err = werr
-	}
-	return n, d, err
-}
-
-// readerOnly exposes only Read.
-type readerOnly struct{ r io.Reader }
-
-func (r readerOnly) Read(p []byte) (int, error) { return r.r.Read(p) }

@@ -3,13 +3,13 @@ package clusterbench
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/sluicedata/sluice/client"
+	"github.com/sluicedata/sluice/internal/bench"
 )
 
 // writeTypes are the Sluice rows of BenchmarkWrite.
@@ -53,11 +53,11 @@ func (t *writeTimes) total(row string) (d time.Duration) {
 // ratio returns the median over the rounds of ref's duration over row's: how many times
 // faster row is than ref in the same round.
 func (t *writeTimes) ratio(row, ref string) float64 {
-	var p pairs
+	var p bench.Pairs
 	for i := range t.rows[row] {
-		p.add(t.rows[row][i], t.rows[ref][i])
+		p.Add(t.rows[row][i], t.rows[ref][i])
 	}
-	return p.ratio()
+	return p.Ratio()
 }
 
 // writeRound writes data once per row, the order rotated by round, each into an empty
@@ -72,9 +72,9 @@ func (e *env) writeRound(ctx context.Context, data []byte, round int, into *writ
 		var err error
 		switch row {
 		case rowPlainTmpfs:
-			d, err = plainWrite(filepath.Join(e.memDir, "plain"), data, false, false)
+			d, err = bench.PlainWrite(filepath.Join(e.memDir, "plain"), data, false, false)
 		case rowPlainDisk:
-			d, err = plainWrite(filepath.Join(filepath.Dir(e.c.UFSDir()), "plain"), data, true, false)
+			d, err = bench.PlainWrite(filepath.Join(filepath.Dir(e.c.UFSDir()), "plain"), data, true, false)
 		default:
 			d, err = e.writeRow(ctx, data, round, writeTypes[slices.Index(writeRows, row)], into)
 		}
@@ -90,7 +90,7 @@ func (e *env) writeRound(ctx context.Context, data []byte, round int, into *writ
 // ASYNC_THROUGH, deletes it and waits until the executors are empty again.
 func (e *env) writeRow(ctx context.Context, data []byte, round int, wt client.WriteType, into *writeTimes) (time.Duration, error) {
 	path := fmt.Sprintf("/bench/write-%s-%d", wt, round)
-	d, err := writeFile(ctx, e.sc, path, wt, data)
+	d, err := bench.WriteFile(ctx, e.sc, path, wt, data)
 	if err != nil {
 		return 0, err
 	}
@@ -105,36 +105,6 @@ func (e *env) writeRow(ctx context.Context, data []byte, round int, wt client.Wr
 		return 0, fmt.Errorf("delete %s: %w", path, err)
 	}
 	return d, e.waitEmpty(ctx)
-}
-
-// plainWrite writes data into a new file at path in ioBuf-sized writes, fsyncs it when
-// asked, closes it and returns how long that took; the file is removed afterwards unless
-// keep is set.
-func plainWrite(path string, data []byte, fsync, keep bool) (time.Duration, error) {
-	start := time.Now()
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	if !keep {
-		defer os.Remove(path)
-	}
-	for off := 0; off < len(data); off += ioBuf {
-		if _, err := f.Write(data[off:min(off+ioBuf, len(data))]); err != nil {
-			f.Close()
-			return 0, err
-		}
-	}
-	if fsync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return 0, err
-		}
-	}
-	if err := f.Close(); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
 }
 
 // waitEmpty polls the leader's executor list until every executor reports no used bytes
@@ -176,7 +146,7 @@ func (e *env) waitEmpty(ctx context.Context) error {
 func BenchmarkWrite(b *testing.B) {
 	skipShort(b)
 	e := newEnv(b, envConfig{memSize: benchSize + 2*benchBlock})
-	data := payload(benchSize, 2)
+	data := bench.Payload(benchSize, 2)
 	times := newWriteTimes()
 	before := e.sc.Stats()
 	rounds := 0
@@ -197,9 +167,9 @@ func BenchmarkWrite(b *testing.B) {
 		b.Fatalf("THROUGH bytes written = %d, want %d (stats %+v)", got, want, after)
 	}
 	for _, row := range writeRows {
-		b.ReportMetric(mbps(benchSize, rounds, times.total(row)), row+"-MB/s")
+		b.ReportMetric(bench.MBps(benchSize, rounds, times.total(row)), row+"-MB/s")
 	}
-	b.ReportMetric(mbps(benchSize, rounds, times.asyncDurable), "ASYNC_THROUGH-durable-MB/s")
+	b.ReportMetric(bench.MBps(benchSize, rounds, times.asyncDurable), "ASYNC_THROUGH-durable-MB/s")
 	must, through := client.WriteMustCache.String(), client.WriteThrough.String()
 	b.ReportMetric(times.ratio(must, through), "mustcache/through")
 	b.ReportMetric(times.ratio(must, rowPlainTmpfs), "mustcache/plain-tmpfs")
