@@ -54,9 +54,11 @@ type ExecutorWatch struct {
 	api  *api.Client
 	node nodeAddrs
 
-	closing   chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	closing chan struct{}
+	// mu orders WatchExecutors' wg.Add before Close's wg.Wait; it guards closed.
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
 }
 
 var _ framework.ExecutorSource = (*ExecutorWatch)(nil)
@@ -132,10 +134,8 @@ func (w *ExecutorWatch) Executors(ctx context.Context) ([]framework.ExecutorTask
 // growing pause, so a Nomad outage delays events. After Close it returns
 // scheduler.ErrClosed.
 func (w *ExecutorWatch) WatchExecutors(ctx context.Context) (<-chan framework.ExecutorEvent, error) {
-	select {
-	case <-w.closing:
+	if w.isClosed() {
 		return nil, fmt.Errorf("watch executors: %w", scheduler.ErrClosed)
-	default:
 	}
 	tr := newExecTracker(w.cfg.Task)
 	var index uint64
@@ -152,6 +152,12 @@ func (w *ExecutorWatch) WatchExecutors(ctx context.Context) (<-chan framework.Ex
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan framework.ExecutorEvent)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		cancel()
+		return nil, fmt.Errorf("watch executors: %w", scheduler.ErrClosed)
+	}
 	w.wg.Add(2)
 	go func() {
 		defer w.wg.Done()
@@ -217,14 +223,26 @@ func (w *ExecutorWatch) follow(ctx context.Context, tr *execTracker, index uint6
 	}
 }
 
-// Close ends every watch (their channels close) and releases the API client.
+// Close ends every watch (their channels close) and releases the API client's idle
+// connections. Calling it again does nothing.
 func (w *ExecutorWatch) Close() error {
-	w.closeOnce.Do(func() {
-		close(w.closing)
-		w.wg.Wait()
-		w.api.Close()
-	})
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.closing)
+	w.mu.Unlock()
+	w.wg.Wait()
+	w.api.Close()
 	return nil
+}
+
+func (w *ExecutorWatch) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
 }
 
 func (w *ExecutorWatch) queryOpts(ctx context.Context, index uint64) *api.QueryOptions {
