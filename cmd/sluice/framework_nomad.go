@@ -43,6 +43,14 @@ framework sidecar, which runs lineage jobs and recomputes as Nomad batch jobs
 		Subcommands: []*cli.Command{
 			nomadDeployCommand(), nomadStatusCommand(), nomadScaleCommand(), nomadTeardownCommand(), nomadServeCommand(),
 		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				fmt.Fprintf(c.App.ErrWriter, "nomad: unknown command %q\n", c.Args().First())
+				printUsage(c.App.ErrWriter, c.Command)
+				return cli.Exit("", exitUsage)
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
 		OnUsageError: onUsageError,
 	}
 }
@@ -73,11 +81,12 @@ func waitFlag(def time.Duration) cli.Flag {
 // bad flags.
 func nomadLeaf(name, usage, description string, flags []cli.Flag, action cli.ActionFunc) *cli.Command {
 	return &cli.Command{
-		Name:         name,
-		Usage:        usage,
-		Description:  description,
-		Flags:        append(flags, nomadFlags()...),
-		OnUsageError: onUsageError,
+		Name:            name,
+		Usage:           usage,
+		Description:     description,
+		Flags:           append(flags, nomadFlags()...),
+		HideHelpCommand: true,
+		OnUsageError:    onUsageError,
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageExit(c, name, fmt.Sprintf("takes no arguments, got %q", c.Args().First()))
@@ -282,10 +291,13 @@ func nomadScaleCommand() *cli.Command {
 		"Sets the count of the executor group; executors stay one per node, so more executors\n"+
 			"than eligible nodes fails before anything changes.",
 		[]cli.Flag{
-			&cli.IntFlag{Name: "executors", Required: true, Usage: "number of executors `N`"},
+			&cli.IntFlag{Name: "executors", Usage: "number of executors `N` (required)"},
 			waitFlag(5 * time.Minute),
 		}, func(c *cli.Context) error {
 			cfg := nomadConfig(c)
+			if !c.IsSet("executors") {
+				return usageExit(c, "scale", "--executors N is required")
+			}
 			if n := c.Int("executors"); n < 0 {
 				return usageExit(c, "scale", fmt.Sprintf("--executors %d is negative", n))
 			}
