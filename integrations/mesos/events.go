@@ -2,6 +2,7 @@ package mesos
 
 import (
 	"context"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -116,6 +117,7 @@ func (b *Backend) onOffers(ctx context.Context, offers []mesosv1.Offer) {
 	in := matchInput{
 		offers: offers, role: b.cfg.Role, executor: b.cfg.Executor, now: now, localityWait: b.cfg.LocalityWait,
 		executorAgents: make(map[string]bool), masterAgents: make(map[string]bool),
+		pick: rand.Uint64N,
 	}
 	for _, tk := range b.tasks {
 		switch {

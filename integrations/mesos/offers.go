@@ -101,6 +101,10 @@ type matchInput struct {
 	executor       ExecutorSpec
 	now            time.Time
 	localityWait   time.Duration
+	// pick chooses a dynamic port: it returns an index below n into the ports the task
+	// may take. Nil picks the lowest port (tests); the backend picks at random, so that
+	// a task relaunched after a port clash is unlikely to meet the same port.
+	pick func(n uint64) uint64
 }
 
 // placement is one task placed on one offer, with the resources it takes.
@@ -179,7 +183,7 @@ func match(in matchInput) matchResult {
 			if rank >= bestRank {
 				continue
 			}
-			t, ok := takeFor(remaining[i], p.task, p.static, in.executor)
+			t, ok := takeFor(remaining[i], p.task, p.static, in.executor, in.pick)
 			if !ok {
 				continue
 			}
@@ -289,9 +293,9 @@ type take struct {
 }
 
 // takeFor takes t's resources (and the executor's, for an executor task) from av
-// without changing it; static names the ports that must be exactly those. ok is false
-// when they do not fit.
-func takeFor(av []avail, t scheduler.Task, static map[string]uint64, ex ExecutorSpec) (take, bool) {
+// without changing it; static names the ports that must be exactly those, pick chooses
+// the others (see matchInput.pick). ok is false when they do not fit.
+func takeFor(av []avail, t scheduler.Task, static map[string]uint64, ex ExecutorSpec, pick func(uint64) uint64) (take, bool) {
 	left := make([]avail, len(av))
 	for i, a := range av {
 		left[i] = a
@@ -327,7 +331,7 @@ func takeFor(av []avail, t scheduler.Task, static map[string]uint64, ex Executor
 			if isStatic != (pass == 0) {
 				continue
 			}
-			portRes[i], out.ports[i], ok = takePort(left, want)
+			portRes[i], out.ports[i], ok = takePort(left, want, pick)
 			if !ok {
 				return out, false
 			}
@@ -360,35 +364,70 @@ func takeScalar(av []avail, name string, amount float64) ([]mesosv1.Resource, bo
 	return nil, false
 }
 
-// takePort takes port want from av, or when want is 0 the lowest port (reserved ports
-// first), and returns it as a resource of its own.
-func takePort(av []avail, want uint64) (mesosv1.Resource, uint64, bool) {
-	best := -1
-	for i, a := range av {
-		if a.meta.Name != resPorts || len(a.ranges) == 0 {
-			continue
-		}
-		if want != 0 {
-			if a.ranges.Search(want) >= 0 {
-				best = i
+// takePort takes port want from av, or when want is 0 a port chosen by pick among
+// those of av (reserved ports first; the lowest when pick is nil), and returns it as a
+// resource of its own.
+func takePort(av []avail, want uint64, pick func(uint64) uint64) (mesosv1.Resource, uint64, bool) {
+	at, p := -1, want
+	if want != 0 {
+		for i, a := range av {
+			if a.meta.Name == resPorts && a.ranges.Search(want) >= 0 {
+				at = i
 				break
 			}
-			continue
 		}
-		if best < 0 || (a.reserved == av[best].reserved && a.ranges[0].Begin < av[best].ranges[0].Begin) {
-			best = i
-		}
+	} else {
+		at, p = pickPort(av, pick)
 	}
-	if best < 0 {
+	if at < 0 {
 		return mesosv1.Resource{}, 0, false
 	}
-	a := &av[best]
-	p := want
-	if p == 0 {
-		p = a.ranges[0].Begin
-	}
+	a := &av[at]
 	a.ranges = a.ranges.Remove(mesosv1.Value_Range{Begin: p, End: p})
 	r := a.meta
 	r.Ranges = &mesosv1.Value_Ranges{Range: []mesosv1.Value_Range{{Begin: p, End: p}}}
 	return r, p, true
+}
+
+// pickPort chooses a port of av: among the reserved ports if there are any, else among
+// the unreserved ones; the pick-th of them, the lowest when pick is nil. It returns the
+// index of its avail, -1 when av has no port.
+func pickPort(av []avail, pick func(uint64) uint64) (int, uint64) {
+	reserved, total := false, uint64(0)
+	for _, a := range av {
+		if a.meta.Name == resPorts && a.reserved && a.ranges.Size() > 0 {
+			reserved = true
+		}
+	}
+	var lowest uint64
+	lowAt := -1
+	for i, a := range av {
+		if a.meta.Name != resPorts || a.reserved != reserved || len(a.ranges) == 0 {
+			continue
+		}
+		total += a.ranges.Size()
+		if lowAt < 0 || a.ranges[0].Begin < lowest {
+			lowAt, lowest = i, a.ranges[0].Begin
+		}
+	}
+	if total == 0 {
+		return -1, 0
+	}
+	if pick == nil {
+		return lowAt, lowest
+	}
+	n := pick(total)
+	for i, a := range av {
+		if a.meta.Name != resPorts || a.reserved != reserved {
+			continue
+		}
+		for _, r := range a.ranges {
+			if size := r.End - r.Begin + 1; n >= size {
+				n -= size
+				continue
+			}
+			return i, r.Begin + n
+		}
+	}
+	return lowAt, lowest // unreachable: n < total
 }

@@ -401,3 +401,36 @@ func TestPlacementOf(t *testing.T) {
 		t.Errorf("placementOf without labels = %q, %v, %v", agent, static, err)
 	}
 }
+
+func TestPickPort(t *testing.T) {
+	offered := []mesosv1.Resource{portRes(100, 101, ""), portRes(200, 202, ""), res(resCPUs, 1, "")}
+	withReserved := append([]mesosv1.Resource{portRes(7, 8, "sluice")}, offered...)
+	cases := []struct {
+		name   string
+		rs     []mesosv1.Resource
+		pick   func(uint64) uint64
+		want   []uint64 // ports taken one after the other
+		wantOK bool
+	}{
+		{"lowest", offered, nil, []uint64{100, 101, 200}, true},
+		{"highest", offered, func(n uint64) uint64 { return n - 1 }, []uint64{202, 201, 200, 101, 100}, true},
+		{"third", offered, func(n uint64) uint64 { return min(2, n-1) }, []uint64{200, 201, 202, 101}, true},
+		{"reserved first", withReserved, func(n uint64) uint64 { return n - 1 }, []uint64{8, 7, 202}, true},
+		{"too many", offered, nil, []uint64{100, 101, 200, 201, 202, 0}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			av := usable(c.rs, "sluice")
+			var got []uint64
+			ok := true
+			for range c.want {
+				var p uint64
+				_, p, ok = takePort(av, 0, c.pick)
+				got = append(got, p)
+			}
+			if diff := cmp.Diff(c.want, got); diff != "" || ok != c.wantOK {
+				t.Errorf("ports taken (-want +got):\n%s (last ok %v)", diff, ok)
+			}
+		})
+	}
+}
