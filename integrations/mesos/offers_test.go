@@ -3,6 +3,7 @@ package mesos
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -433,4 +434,28 @@ func TestPickPort(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzPlacementOf(f *testing.F) {
+	for _, s := range []string{"rpc=1", "rpc=19998,http=19999", " rpc = 5", "rpc=1,rpc=1", "=,", "http=65536"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		task := scheduler.Task{Resources: scheduler.Resources{Ports: []string{"rpc", "http", "raft"}},
+			Labels: map[string]string{LabelStaticPorts: spec}}
+		_, static, err := placementOf(task)
+		if err != nil {
+			if !errors.Is(err, scheduler.ErrInvalidTask) {
+				t.Fatalf("placementOf(%q): %v, not ErrInvalidTask", spec, err)
+			}
+			return
+		}
+		seen := map[uint64]bool{}
+		for name, port := range static {
+			if !slices.Contains(task.Resources.Ports, name) || port == 0 || port > 65535 || seen[port] {
+				t.Fatalf("placementOf(%q) = %v", spec, static)
+			}
+			seen[port] = true
+		}
+	})
 }
