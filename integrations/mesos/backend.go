@@ -381,18 +381,20 @@ func (b *Backend) Watch(ctx context.Context) (<-chan scheduler.TaskEvent, error)
 
 // Nodes lists the agents seen in offers: ID the agent ID, Host its host name,
 // Resources what its last offer held plus what this framework's live tasks take there.
-// While no agent is known it asks Mesos for offers and waits for one, until ctx ends.
+// While no agent is known it asks Mesos for offers and waits for one, until ctx ends
+// or the subscription does (scheduler.ErrClosed). Known agents are listed even after
+// Close.
 func (b *Backend) Nodes(ctx context.Context) ([]scheduler.Node, error) {
 	for {
 		b.mu.Lock()
-		if b.closed {
-			b.mu.Unlock()
-			return nil, fmt.Errorf("nodes: %w", scheduler.ErrClosed)
-		}
 		if len(b.agents) > 0 {
 			nodes := b.nodesLocked()
 			b.mu.Unlock()
 			return nodes, nil
+		}
+		if b.closed || b.detached() {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("nodes: no agent known and %w", scheduler.ErrClosed)
 		}
 		b.wantOffers = true
 		seen := b.nodesSeen
@@ -400,6 +402,8 @@ func (b *Backend) Nodes(ctx context.Context) ([]scheduler.Node, error) {
 		b.wake()
 		select {
 		case <-seen:
+		case <-b.done:
+			return nil, fmt.Errorf("nodes: subscription ended: %w", scheduler.ErrClosed)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("nodes: no mesos agent offered resources: %w", ctx.Err())
 		}
