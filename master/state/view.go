@@ -37,29 +37,52 @@ type reader interface {
 	child(parent uint64, name string) *Inode
 }
 
-func inodeKey(id uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), id) }
+// idKeyLen is the length of an ID in tree keys: its 16 hexadecimal digits, one per
+// byte (values 0-15), most significant first, so keys sort as the IDs do. A byte per
+// bit-nibble keeps radix nodes at most 16 wide: IDs are dense, and with a byte per 8
+// bits every new ID would copy the 256-edge nodes on its path (each apply copies the
+// nodes it changes), several KiB per entry.
+const idKeyLen = 16
+
+// appendID appends the key form of id to b.
+func appendID(b []byte, id uint64) []byte {
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, byte(id>>shift)&0xf)
+	}
+	return b
+}
+
+// parseID reads an ID from the first idKeyLen bytes of a key.
+func parseID(k []byte) uint64 {
+	var id uint64
+	for _, d := range k[:idKeyLen] {
+		id = id<<4 | uint64(d)
+	}
+	return id
+}
+
+func inodeKey(id uint64) []byte { return appendID(make([]byte, 0, idKeyLen), id) }
 
 func childKey(parent uint64, name string) []byte {
-	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(name)), parent), name...)
+	return append(appendID(make([]byte, 0, idKeyLen+len(name)), parent), name...)
 }
 
 func ttlKey(expiry int64, id uint64) []byte {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(expiry)^(1<<63))
-	return binary.BigEndian.AppendUint64(b, id)
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+idKeyLen), uint64(expiry)^(1<<63))
+	return appendID(b, id)
 }
 
 func persistKey(s PersistenceState, id uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{byte(s)}, id)
+	return appendID(append(make([]byte, 0, 1+idKeyLen), byte(s)), id)
 }
 
 // keyBufLen is the size of the stack buffers of lookup keys: an ID and a name of up to
-// 56 bytes need no allocation (reads are the master's hottest path).
-const keyBufLen = 64
+// 64 bytes need no allocation (reads are the master's hottest path).
+const keyBufLen = idKeyLen + 64
 
 func (v *View) inode(id uint64) *Inode {
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], id)
-	x, ok := v.inodes.Get(buf[:])
+	var buf [idKeyLen]byte
+	x, ok := v.inodes.Get(appendID(buf[:0], id))
 	if !ok {
 		return nil
 	}
@@ -68,7 +91,7 @@ func (v *View) inode(id uint64) *Inode {
 
 func (v *View) child(parent uint64, name string) *Inode {
 	var buf [keyBufLen]byte
-	x, ok := v.children.Get(append(binary.BigEndian.AppendUint64(buf[:0], parent), name...))
+	x, ok := v.children.Get(append(appendID(buf[:0], parent), name...))
 	if !ok {
 		return nil
 	}
@@ -252,7 +275,7 @@ func (v *View) FilesByPersistence(s PersistenceState) iter.Seq[Inode] {
 		it := v.persist.Root().Iterator()
 		it.SeekPrefix([]byte{byte(s)})
 		for k, _, ok := it.Next(); ok; k, _, ok = it.Next() {
-			in := v.inode(binary.BigEndian.Uint64(k[1:]))
+			in := v.inode(parseID(k[1:]))
 			if !yield(withPath(in, pathOf(v, in))) {
 				return
 			}
@@ -279,7 +302,7 @@ func (v *View) Expired(nowMs int64) iter.Seq[Inode] {
 			if int64(binary.BigEndian.Uint64(k)^(1<<63)) > nowMs {
 				return
 			}
-			in := v.inode(binary.BigEndian.Uint64(k[8:]))
+			in := v.inode(parseID(k[8:]))
 			if !yield(withPath(in, pathOf(v, in))) {
 				return
 			}
