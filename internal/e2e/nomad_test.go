@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,6 +114,22 @@ func TestNomad_Deploy(t *testing.T) {
 	agent := nomadtest.Start(t)
 	nc := &nomadCluster{agent: agent, api: agent.API(t), dir: t.TempDir()}
 
+	t.Run("bad flags and an unreachable agent", func(t *testing.T) {
+		r := run(t, nc.dir, nomadEnv(), "framework", "nomad", "deploy", "--nomad-addr", agent.Addr(), "--masters", "2")
+		if r.code != 2 || !strings.Contains(r.stderr, "masters 2: want 1 or 3") {
+			t.Errorf("deploy --masters 2: want exit 2 naming the flag, got %v", r)
+		}
+		r = run(t, nc.dir, nomadEnv(), "framework", "nomad", "deploy", "--nomad-addr", agent.Addr(), "--mem-tier-size", "lots")
+		if r.code != 2 || !strings.Contains(r.stderr, "--mem-tier-size") {
+			t.Errorf("deploy --mem-tier-size lots: want exit 2 naming the flag, got %v", r)
+		}
+		unreachable := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		r = run(t, nc.dir, nomadEnv("NOMAD_ADDR="+unreachable), "framework", "nomad", "status")
+		if r.code != 1 || !strings.Contains(r.stderr, "cannot reach Nomad at "+unreachable) {
+			t.Errorf("status with NOMAD_ADDR of a closed port: want exit 1 naming the address, got %v", r)
+		}
+	})
+
 	t.Run("more executors than nodes", func(t *testing.T) {
 		r := sluiceLong(t, nc.dir, nomadEnv(), nc.deployArgs(t, "e2etwo", 2)...)
 		if r.code != 1 {
@@ -187,10 +206,17 @@ func TestNomad_Deploy(t *testing.T) {
 		}
 		return nil
 	})
-	after := sluiceLong(t, nc.dir, env, "fs", "cat", "/pipeline/top")
-	if after.code != 0 {
-		t.Fatalf("read /pipeline/top after the loss: %v", after)
-	}
+	// The read waits for the recompute. A recompute that ran before the replacement
+	// executor registered fails ("no executor available") and the master gives up after
+	// its attempts; the next read starts it again, as pipeline.sh's read loop does.
+	var after result
+	eventually(t, nomadWait, "read /pipeline/top after the loss", func() error {
+		after = run(t, nc.dir, env, "fs", "cat", "/pipeline/top")
+		if after.code != 0 {
+			return fmt.Errorf("%s", strings.TrimSpace(after.stderr))
+		}
+		return nil
+	})
 	if after.stdout != before {
 		t.Fatalf("/pipeline/top after the loss differs:\nbefore:\n%s\nafter:\n%s", before, after.stdout)
 	}
@@ -199,6 +225,23 @@ func TestNomad_Deploy(t *testing.T) {
 	}
 	jobs := mustRun(t, nc.dir, env, "job", "list")
 	t.Logf("jobs after the recompute:\n%s", jobs)
+
+	// Scale: two executors cannot be placed on the one node; zero, then one again, can.
+	scale := func(n int) result {
+		return sluiceLong(t, nc.dir, nomadEnv(), "framework", "nomad", "scale", "--nomad-addr", agent.Addr(),
+			"--job-prefix", nomadPrefix, "--executors", strconv.Itoa(n), "--wait", nomadWait.String())
+	}
+	if r := scale(2); r.code != 1 || !strings.Contains(r.stderr, "need 2 nodes") {
+		t.Errorf("scale --executors 2 on one node: want exit 1 saying it needs 2 nodes, got %v", r)
+	}
+	for _, n := range []int{0, 1} {
+		if r := scale(n); r.code != 0 {
+			t.Fatalf("scale --executors %d: %v", n, r)
+		}
+		if got := len(nc.healthyExecutorAllocs(t)); got != n {
+			t.Errorf("after scale --executors %d: %d healthy executor allocations", n, got)
+		}
+	}
 
 	// No race report in any log of the deployment's tasks (masters, sidecar,
 	// executors, lineage jobs).
@@ -222,6 +265,36 @@ func TestNomad_Deploy(t *testing.T) {
 		t.Errorf("status after teardown: %v", r)
 	}
 	os.RemoveAll(kept)
+
+	t.Run("binary from an artifact", func(t *testing.T) {
+		// Nomad fetches the binary (go-getter) from a server of the test's own on
+		// 127.0.0.1 into each task's local/ folder.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/dl/sluice" {
+				http.NotFound(w, r)
+				return
+			}
+			http.ServeFile(w, r, sluiceBin)
+		}))
+		defer srv.Close()
+		args := nc.deployArgs(t, "e2eart", 0)
+		i := slices.Index(args, "--binary")
+		args[i], args[i+1] = "--artifact", srv.URL+"/dl/sluice"
+		r := sluiceLong(t, nc.dir, nomadEnv(), args...)
+		if r.code != 0 {
+			t.Fatalf("deploy --artifact: %v", r)
+		}
+		if !strings.Contains(r.stdout, "running healthy") {
+			t.Errorf("deploy --artifact shows no healthy master:\n%s", r.stdout)
+		}
+		td := sluiceLong(t, nc.dir, nomadEnv(), "framework", "nomad", "teardown", "--nomad-addr", agent.Addr(), "--job-prefix", "e2eart")
+		if td.code != 0 {
+			t.Fatalf("teardown: %v", td)
+		}
+		if ids := nomadJobs(t, nc.api, "e2eart"); len(ids) != 0 {
+			t.Errorf("jobs left after teardown: %v", ids)
+		}
+	})
 }
 
 // holdCheckpoints makes the deployment's checkpoint throttle (one byte a second) owe
