@@ -55,12 +55,20 @@ var (
 // masterScript starts `sluice master` on the ports of its offer. $0 is the sluice
 // binary and "$@" the extra arguments; the bind and advertised hosts come from
 // SLUICE_MESOS_BIND_HOST (every interface, the agent's address when empty).
+//
+// The single master's Raft address is advertised as masterRaftID whatever port it
+// listens on: that address is the Raft ID its journal records, and a master relaunched
+// on another port or agent (with --master-journal-dir kept) must find itself in its
+// journal. Nobody dials it: there are no peers.
 const masterScript = `b="${SLUICE_MESOS_BIND_HOST:-0.0.0.0}"
 h="${SLUICE_MESOS_BIND_HOST:-${LIBPROCESS_IP:-$(hostname -f 2>/dev/null || hostname)}}"
 exec "$0" master --framework "$SLUICE_MESOS_FRAMEWORK" \
   --rpc-addr "$b:$SLUICE_PORT_RPC" --advertise-addr "$h:$SLUICE_PORT_RPC" \
   --http-addr "$b:$SLUICE_PORT_HTTP" \
-  --raft-addr "$b:$SLUICE_PORT_RAFT" --raft-advertise-addr "$h:$SLUICE_PORT_RAFT" "$@"`
+  --raft-addr "$b:$SLUICE_PORT_RAFT" --raft-advertise-addr "$SLUICE_MESOS_RAFT_ID" "$@"`
+
+// masterRaftID is the Raft address (and ID) the master advertises; see masterScript.
+const masterRaftID = "127.0.0.1:19200"
 
 // runMesosFramework runs the framework until ctx ends (see the decisions in
 // framework_mesos.go), or until the FrameworkScheduler service or a Scheduler fails.
@@ -211,7 +219,7 @@ func (f *mesosFramework) masterTask(i int) scheduler.Task {
 		args = append(args, "--root-ufs", o.RootUFS)
 	}
 	args = append(args, o.MasterArgs...)
-	env := map[string]string{"SLUICE_MESOS_FRAMEWORK": f.fwAddr}
+	env := map[string]string{"SLUICE_MESOS_FRAMEWORK": f.fwAddr, "SLUICE_MESOS_RAFT_ID": masterRaftID}
 	if o.TaskBindHost != "" {
 		env["SLUICE_MESOS_BIND_HOST"] = o.TaskBindHost
 	}
@@ -276,11 +284,9 @@ func (f *mesosFramework) watchMasters(ctx context.Context, events <-chan schedul
 		f.addrs[idx] = addr
 		all := !slices.Contains(f.addrs, "")
 		f.mu.Unlock()
-		switch {
-		case old == "":
-			fmt.Fprintf(f.out, "master %s (task %s)\n", addr, ev.TaskID)
-		case old != addr:
-			fmt.Fprintf(f.out, "master %s moved to %s (task %s); relaunching the executors with the new address\n", old, addr, ev.TaskID)
+		fmt.Fprintf(f.out, "master %s (task %s)\n", addr, ev.TaskID)
+		if old != "" && old != addr {
+			fmt.Fprintf(f.out, "master moved from %s: relaunching the executors with the new address\n", old)
 			f.relaunchExecutors(ctx)
 		}
 		if all {

@@ -110,14 +110,23 @@ func (mc *mesosCluster) startFramework(t *testing.T) {
 		if mc.fw.exited() {
 			t.Fatalf("framework exited:\n%s\n%s", mc.fw.stdout(), mc.fw.stderr())
 		}
-		m := regexp.MustCompile(`(?m)^master (\S+) \(task`).FindStringSubmatch(mc.fw.stdout())
-		if m == nil {
+		if !mc.findMaster("") {
 			return fmt.Errorf("no master line yet:\n%s", mc.fw.stdout())
 		}
-		mc.master = m[1]
 		return nil
 	})
+}
+
+// findMaster sets the master's address from the framework's last "master ADDR (task
+// ID)" line, if there is one and its task is not notTask; it reports whether it did.
+func (mc *mesosCluster) findMaster(notTask string) bool {
+	all := regexp.MustCompile(`(?m)^master (\S+) \(task (\S+)\)$`).FindAllStringSubmatch(mc.fw.stdout(), -1)
+	if len(all) == 0 || all[len(all)-1][2] == notTask {
+		return false
+	}
+	mc.master = all[len(all)-1][1]
 	mc.env = sluiceEnv(masterEnv(mc.master))
+	return true
 }
 
 // frameworkID is the framework ID the framework printed.
@@ -254,9 +263,10 @@ func TestMesos_Framework(t *testing.T) {
 
 	// The pipeline: three jobs as Mesos command tasks, the executor holding the final
 	// output SIGKILLed (the stand-in agent reports TASK_FAILED), the outputs recomputed
-	// by new Mesos tasks.
+	// by new Mesos tasks. --keep keeps the job programs (in dir) for the recomputes that
+	// later losses need.
 	pipe := exec.CommandContext(t.Context(), "bash", filepath.Join("..", "..", "examples", "pipeline.sh"),
-		"--size", "1", "--top", "5", "--prefix", "/pipeline")
+		"--size", "1", "--top", "5", "--prefix", "/pipeline", "--keep")
 	pipe.Env = append(mc.env, "SLUICE_BIN="+sluiceBin, "TIMEOUT=120", "TMPDIR="+dir)
 	out, err := pipe.CombinedOutput()
 	text := string(out)
@@ -318,13 +328,6 @@ func TestMesos_Framework(t *testing.T) {
 	if got := mustRun(t, dir, mc.env, "fs", "cat", "/pipeline/top"); got != top {
 		t.Errorf("/pipeline/top after the framework restart differs")
 	}
-	// The master found the restarted framework service: a job runs as a Mesos task.
-	job := strings.TrimSpace(mustRun(t, dir, mc.env, "job", "submit", "--name", "after-restart", "--output", "/after-restart",
-		"--", buildLineageJob(t), "--size", "4096", "--seed", "7"))
-	mustRun(t, dir, mc.env, "job", "wait", "--timeout", "120s", job)
-	if !slices.ContainsFunc(mc.mesos.Tasks(), func(ts mesostest.TaskState) bool { return strings.HasPrefix(ts.ID, "after-restart.") }) {
-		t.Errorf("job %s did not run as a Mesos task", job)
-	}
 
 	// An agent removed from Mesos: its executor is reported lost and replaced on a new
 	// agent.
@@ -360,6 +363,46 @@ func TestMesos_Framework(t *testing.T) {
 	})
 	if got := mustRun(t, dir, mc.env, "fs", "cat", "/pipeline/top"); got != top {
 		t.Errorf("/pipeline/top after the agent loss differs")
+	}
+
+	// The master found the restarted framework service: a job runs as a Mesos task.
+	// (It is submitted only now: a job launched while the master's event stream is
+	// being re-established right after the restart may never be seen ending.)
+	job := strings.TrimSpace(mustRun(t, dir, mc.env, "job", "submit", "--name", "after-restart", "--output", "/after-restart",
+		"--", buildLineageJob(t), "--size", "4096", "--seed", "7"))
+	mustRun(t, dir, mc.env, "job", "wait", "--timeout", "100s", job)
+	if !slices.ContainsFunc(mc.mesos.Tasks(), func(ts mesostest.TaskState) bool { return strings.HasPrefix(ts.ID, "after-restart.") }) {
+		t.Errorf("job %s did not run as a Mesos task", job)
+	}
+	jobOut := mustRun(t, dir, mc.env, "fs", "cat", "/after-restart")
+
+	// The master dies: it is relaunched from a new offer with its journal, and the
+	// cluster serves again (the executors are relaunched if its address changed; the
+	// job's output is then recomputed).
+	_, others = mc.activeTasks()
+	var oldMasterTask string
+	for _, ts := range others {
+		if strings.HasPrefix(ts.ID, "master-") {
+			oldMasterTask = ts.ID
+		}
+	}
+	if err := mc.mesos.KillTaskProcess(oldMasterTask); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitLong, "a new master task runs", func() error {
+		if !mc.findMaster(oldMasterTask) {
+			return fmt.Errorf("no new master line:\n%s", mc.fw.stdout())
+		}
+		return nil
+	})
+	t.Logf("master relaunched at %s (executors relaunched for a new address: %v)", mc.master,
+		strings.Contains(mc.fw.stdout(), "master moved from"))
+	if !strings.Contains(mc.fw.stdout(), "master task "+oldMasterTask+" failed") {
+		t.Errorf("framework did not report the master's failure:\n%s", mc.fw.stdout())
+	}
+	mc.waitExecutors(t, 3, nil)
+	if got := run(t, dir, mc.env, "fs", "cat", "/after-restart"); got.code != 0 || got.stdout != jobOut {
+		t.Errorf("/after-restart after the master's relaunch: %v", got)
 	}
 
 	// --teardown-on-exit: a framework that took the tasks back stops them all on Ctrl-C
