@@ -69,9 +69,11 @@ func mesosAgent(i int) mesostest.AgentConfig {
 	// advertise it, and `sluice report` shows the PIDs of executors on this host.
 	host, _ := os.Hostname()
 	return mesostest.AgentConfig{
-		ID:          "agent-" + strconv.Itoa(i),
-		Hostname:    host,
-		Resources:   &mesostest.Resources{CPUs: 4, MemMB: 4096, DiskMB: 10240, Ports: []mesostest.PortRange{{Begin: 31000 + uint64(i)*1000, End: 31999 + uint64(i)*1000}}},
+		ID:       "agent-" + strconv.Itoa(i),
+		Hostname: host,
+		// Ports below the kernel's ephemeral range (32768 and up), a range per agent.
+		Resources: &mesostest.Resources{CPUs: 4, MemMB: 4096, DiskMB: 10240,
+			Ports: []mesostest.PortRange{{Begin: 21000 + uint64(i)*1000, End: 21999 + uint64(i)*1000}}},
 		Environment: sluiceEnv(),
 	}
 }
@@ -253,6 +255,7 @@ func TestMesos_Framework(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("pipeline.sh needs bash")
 	}
+	t.Parallel()
 	dir := t.TempDir()
 	mc := &mesosCluster{dir: dir, mesos: startMesos(t, dir, 3), fwPort: freePort(t)}
 	mc.startFramework(t)
