@@ -4,8 +4,8 @@
 //
 // # Wiring
 //
-// Open starts Raft with raft-boltdb/v2 (bbolt, Dir/raft.db) as log and stable store
-// behind a 512-entry log cache, a file snapshot store (Dir/snapshots) and, unless
+// Open starts Raft with raft-boltdb/v2 (bbolt, Dir/raft.db, without freelist sync) as
+// log and stable store behind a 512-entry log cache, a file snapshot store (Dir/snapshots) and, unless
 // Config.Transport replaces it, a TCP transport on Config.BindAddr (127.0.0.1:19200).
 // Each master's Raft ID is its advertised address. A new cluster bootstraps itself:
 // alone when Config.Peers is empty (one master is a single-node cluster), otherwise
@@ -26,8 +26,20 @@
 // operation survives kill -9 of any minority of masters at any moment, and a state error
 // (state.ErrExists …) is returned only for entries that changed nothing. An Apply whose
 // ctx ends, or that fails with ErrLeadershipLost, may still commit later: callers report
-// neither success nor a definite failure then. ctx's deadline also bounds how long Raft
-// may take to start the entry, which is the only timeout Raft's Apply takes.
+// neither success nor a definite failure then. ctx's deadline also bounds how long an
+// entry may wait for room in Raft's apply queue, the only timeout Raft's Apply takes.
+//
+// # Group commit
+//
+// Raft's apply queue is buffered (raft.Config.BatchApplyCh): Apply hands its entry over
+// without waiting for Raft's leader loop, which writes everything queued while it
+// wrote the previous batch in one bbolt transaction, so concurrent Applies share one
+// log write and its fsyncs. The FSM hands each result straight to the waiting Apply
+// (delivery.go: entries carry a tag in raft.Log.Extensions, a nonce of this Journal and
+// a sequence number), one goroutine hand-off less than Raft's future; the future still
+// reports what Raft answers without applying (not the leader, leadership lost,
+// shutdown). Raft drops entries still queued when it shuts down without answering them,
+// so Close first refuses new entries and waits (Barrier) for the queued ones.
 //
 // # Leadership
 //
