@@ -218,19 +218,30 @@ func allDigits(s string) bool {
 	return true
 }
 
+// maxNodeDetails bounds the nodes whose details (attributes: CPU frequency, address)
+// Deploy reads, so that a large cluster costs a bounded number of requests.
+const maxNodeDetails = 32
+
 // eligibleNodes lists the ready, eligible, undrained nodes of the datacenters (glob
-// patterns; empty is all) whose raw_exec driver is healthy, in ID order.
+// patterns; empty is all) whose raw_exec driver is healthy, in ID order. The first
+// maxNodeDetails have all their details; the others only ID, name, datacenter and
+// address.
 func eligibleNodes(ctx context.Context, c *api.Client, dcs []string) ([]*api.Node, error) {
 	stubs, _, err := c.Nodes().List((&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("list Nomad nodes: %w", err)
 	}
-	var out []*api.Node
-	for _, s := range stubs {
-		if s.Status != "ready" || s.SchedulingEligibility != "eligible" || s.Drain || !inDatacenters(s.Datacenter, dcs) {
-			continue
-		}
-		if d := s.Drivers[DriverRawExec]; d == nil || !d.Detected || !d.Healthy {
+	stubs = slices.DeleteFunc(stubs, func(s *api.NodeListStub) bool {
+		d := s.Drivers[DriverRawExec]
+		return s.Status != "ready" || s.SchedulingEligibility != "eligible" || s.Drain ||
+			!inDatacenters(s.Datacenter, dcs) || d == nil || !d.Detected || !d.Healthy
+	})
+	slices.SortFunc(stubs, func(a, b *api.NodeListStub) int { return strings.Compare(a.ID, b.ID) })
+	out := make([]*api.Node, 0, len(stubs))
+	for i, s := range stubs {
+		if i >= maxNodeDetails {
+			out = append(out, &api.Node{ID: s.ID, Name: s.Name, Datacenter: s.Datacenter,
+				Attributes: map[string]string{"unique.network.ip-address": s.Address}})
 			continue
 		}
 		n, _, err := c.Nodes().Info(s.ID, (&api.QueryOptions{}).WithContext(ctx))
@@ -239,7 +250,6 @@ func eligibleNodes(ctx context.Context, c *api.Client, dcs []string) ([]*api.Nod
 		}
 		out = append(out, n)
 	}
-	slices.SortFunc(out, func(a, b *api.Node) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

@@ -92,3 +92,30 @@ func TestTaskEvents(t *testing.T) {
 		t.Errorf("taskEvents without a failed task = %q, want %q", got, want)
 	}
 }
+
+func TestInDatacenters(t *testing.T) {
+	tests := []struct {
+		dc       string
+		patterns []string
+		want     bool
+	}{
+		{"dc1", nil, true},
+		{"dc1", []string{"dc1"}, true},
+		{"dc1", []string{"dc2", "dc*"}, true},
+		{"eu-west", []string{"us-*"}, false},
+		{"dc1", []string{"dc2"}, false},
+	}
+	for _, tt := range tests {
+		if got := inDatacenters(tt.dc, tt.patterns); got != tt.want {
+			t.Errorf("inDatacenters(%s, %v) = %v, want %v", tt.dc, tt.patterns, got, tt.want)
+		}
+	}
+}
+
+func TestTierSize(t *testing.T) {
+	for n, want := range map[int64]string{1 << 30: "1024MiB", 256 << 20: "256MiB", 1<<20 + 1: "1048577"} {
+		if got := tierSize(n); got != want {
+			t.Errorf("tierSize(%d) = %s, want %s", n, got, want)
+		}
+	}
+}

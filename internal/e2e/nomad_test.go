@@ -252,13 +252,24 @@ func TestNomad_Deploy(t *testing.T) {
 	}
 	checkNoRace(t, logs...)
 
-	// Teardown leaves no Sluice job registered.
+	// Teardown leaves no Sluice job registered, and no MEM tier in /dev/shm: each
+	// executor allocation's poststop task removed its own.
+	execAllocs, _, err := nc.api.Jobs().Allocations(nomadPrefix+"-executor", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	td := sluiceLong(t, nc.dir, nomadEnv(), "framework", "nomad", "teardown", "--nomad-addr", agent.Addr(), "--job-prefix", nomadPrefix)
 	if td.code != 0 {
 		t.Fatalf("teardown: %v", td)
 	}
 	if ids := nomadJobs(t, nc.api, nomadPrefix); len(ids) != 0 {
 		t.Errorf("jobs left after teardown: %v", ids)
+	}
+	for _, a := range execAllocs {
+		if dir := filepath.Join("/dev/shm/sluice", nomadPrefix+"-"+a.ID); dirExists(dir) {
+			t.Errorf("MEM tier %s of allocation %s (%s) left after teardown", dir, a.ID, a.ClientStatus)
+			os.RemoveAll(dir)
+		}
 	}
 	if r := run(t, nc.dir, nomadEnv(), "framework", "nomad", "status", "--nomad-addr", agent.Addr(), "--job-prefix", nomadPrefix); r.code != 1 ||
 		!strings.Contains(r.stderr, "no Sluice deployment") {
@@ -295,6 +306,11 @@ func TestNomad_Deploy(t *testing.T) {
 			t.Errorf("jobs left after teardown: %v", ids)
 		}
 	})
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // holdCheckpoints makes the deployment's checkpoint throttle (one byte a second) owe
@@ -427,5 +443,9 @@ func (nc *nomadCluster) teardownOnFailure(t *testing.T) {
 	defer cancel()
 	if _, err := nomad.Teardown(ctx, nc.api, nomadPrefix, nil); err != nil {
 		t.Logf("teardown after the failure: %v", err)
+	}
+	left, _ := filepath.Glob(filepath.Join("/dev/shm/sluice", nomadPrefix+"-*"))
+	for _, dir := range left {
+		os.RemoveAll(dir)
 	}
 }
