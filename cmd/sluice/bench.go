@@ -84,6 +84,7 @@ test builds it) or minio on PATH; without one they are skipped with a note.`,
 			Flags: []cli.Flag{
 				&cli.Int64Flag{Name: "size", Required: true},
 				&cli.Uint64Flag{Name: "seed", Required: true},
+				&cli.StringFlag{Name: "took", Required: true},
 			},
 			Action: runBenchJob,
 		}},
@@ -237,7 +238,7 @@ func runBenchJob(c *cli.Context) error {
 	}
 	cfg := client.DefaultConfig()
 	cfg.Masters = env.Masters
-	return bench.RunWriteJob(c.Context, cfg, env, c.Int64("size"), c.Uint64("seed"))
+	return bench.RunWriteJob(c.Context, cfg, env, c.Int64("size"), c.Uint64("seed"), c.String("took"))
 }
 
 // hostSetup describes this machine for the report.

@@ -294,8 +294,8 @@ func (e *benchEnv) tearDown() error {
 // executors that are child processes of this one.
 type benchLineage struct{ exe string }
 
-func (l benchLineage) WriteJobCommand(size int64, seed uint64) []string {
-	return []string{l.exe, "bench", benchJobCommand, "--size", strconv.FormatInt(size, 10), "--seed", strconv.FormatUint(seed, 10)}
+func (l benchLineage) WriteJobCommand(size int64, seed uint64, tookFile string) []string {
+	return []string{l.exe, "bench", benchJobCommand, "--size", strconv.FormatInt(size, 10), "--seed", strconv.FormatUint(seed, 10), "--took", tookFile}
 }
 
 // KillExecutor sends SIGKILL to the executor's process, after checking that it is a

@@ -103,8 +103,9 @@ func startBench(t *testing.T, lines chan<- string, args ...string) *benchRun {
 	}()
 	t.Cleanup(func() {
 		if b.cmd.ProcessState == nil {
-			b.cmd.Process.Kill()
-			b.cmd.Wait()
+			// A test that failed early: let the run clean up as after Ctrl-C, then kill.
+			b.cmd.Process.Signal(syscall.SIGINT)
+			b.wait(t, time.Minute)
 		}
 	})
 	return b
@@ -121,7 +122,7 @@ func (b *benchRun) wait(t *testing.T, limit time.Duration) int {
 	case <-time.After(limit):
 		b.cmd.Process.Kill()
 		<-done
-		t.Fatalf("sluice bench did not end within %v", limit)
+		t.Errorf("sluice bench did not end within %v", limit)
 	}
 	return b.cmd.ProcessState.ExitCode()
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,17 +24,17 @@ const (
 	FigRecovery   = "recovery of a lost output (kill → read back)"
 	RefOriginal   = "the original job run (submit → completed)"
 	lineageSeed   = 4
-	tookSuffix    = ".took"
 	jobCheckEvery = 2 * time.Millisecond
 )
 
 // RunWriteJob is the body of the lineage figures' job: it connects as the job of env,
-// writes Payload(size, seed) to its first output and then the write's duration in
-// nanoseconds, as decimal text, to its second. The payload is made before the clock
-// starts.
-func RunWriteJob(ctx context.Context, cfg client.Config, env client.JobEnvironment, size int64, seed uint64) error {
-	if len(env.Outputs) != 2 {
-		return fmt.Errorf("bench write job: want 2 outputs, have %d: %w", len(env.Outputs), ErrInvalidConfig)
+// writes Payload(size, seed) to its one output and then the write's duration in
+// nanoseconds, as decimal text, to the local file tookFile. The timing is not an output:
+// a job's outputs must be the same on every run (a recompute checks them). The payload
+// is made before the clock starts.
+func RunWriteJob(ctx context.Context, cfg client.Config, env client.JobEnvironment, size int64, seed uint64, tookFile string) error {
+	if len(env.Outputs) != 1 {
+		return fmt.Errorf("bench write job: want 1 output, have %d: %w", len(env.Outputs), ErrInvalidConfig)
 	}
 	data := Payload(int(size), seed)
 	j, err := client.NewJob(ctx, cfg, env)
@@ -48,11 +51,7 @@ func RunWriteJob(ctx context.Context, cfg client.Config, env client.JobEnvironme
 		return errors.Join(err, w.Abort())
 	}
 	took := time.Since(start)
-	w, err = j.CreateOutput(ctx, env.Outputs[1])
-	if err != nil {
-		return err
-	}
-	return WriteData(w, []byte(strconv.FormatInt(took.Nanoseconds(), 10)))
+	return os.WriteFile(tookFile, []byte(strconv.FormatInt(took.Nanoseconds(), 10)), 0o644)
 }
 
 // lineageGroup measures a job writing its output (MUST_CACHE, protected by lineage)
@@ -94,7 +93,7 @@ func (r *runner) lineageGroup(ctx context.Context) error {
 		out := fmt.Sprintf("%s/write-%d", dir, run)
 		job, ct, err := pairedRun(run, func() (time.Duration, error) {
 			_, _, took, err := r.runWriteJob(ctx, out)
-			return took, errors.Join(err, clean(out, out+tookSuffix))
+			return took, errors.Join(err, clean(out))
 		}, func() (time.Duration, error) {
 			p := fmt.Sprintf("%s/lineage-ct-%d", mount, run)
 			d, err := WriteFile(ctx, r.sc, p, client.WriteCacheThrough, data)
@@ -112,7 +111,7 @@ func (r *runner) lineageGroup(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", FigRecovery, err)
 		}
 		r.add(GroupLineage, FigRecovery, UnitSeconds, RefOriginal, nil, rec.Seconds(), orig.Seconds())
-		if err := clean(out, out+tookSuffix); err != nil {
+		if err := clean(out); err != nil {
 			return err
 		}
 	}
@@ -121,15 +120,18 @@ func (r *runner) lineageGroup(ctx context.Context) error {
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// runWriteJob submits the write job with outputs out and out.took, waits until it
-// completed, and returns its ID, the time from submit to COMPLETED and the write time
-// the job reported.
+// runWriteJob submits the write job with output out, waits until it completed, and
+// returns its ID, the time from submit to COMPLETED and the write time the job reported.
 func (r *runner) runWriteJob(ctx context.Context, out string) (id string, wall, took time.Duration, err error) {
+	tookFile := filepath.Join(r.cfg.Scratch, "job-took")
+	if err := os.Remove(tookFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", 0, 0, err
+	}
 	start := time.Now()
 	id, err = r.sc.SubmitJob(ctx, &sluicepb.JobSpec{
 		Name:    "sluice-bench-write",
-		Command: r.cfg.Lineage.WriteJobCommand(r.cfg.Size, lineageSeed),
-		Outputs: []string{out, out + tookSuffix},
+		Command: r.cfg.Lineage.WriteJobCommand(r.cfg.Size, lineageSeed, tookFile),
+		Outputs: []string{out},
 	})
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("submit the write job: %w", err)
@@ -138,13 +140,13 @@ func (r *runner) runWriteJob(ctx context.Context, out string) (id string, wall, 
 		return id, 0, 0, err
 	}
 	wall = time.Since(start)
-	b, err := r.sc.ReadFile(ctx, out+tookSuffix, client.OpenOptions{})
+	b, err := os.ReadFile(tookFile)
 	if err != nil {
-		return id, wall, 0, err
+		return id, wall, 0, fmt.Errorf("the write job's timing: %w", err)
 	}
 	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil {
-		return id, wall, 0, fmt.Errorf("the write job's %s: %w", tookSuffix, err)
+		return id, wall, 0, fmt.Errorf("the write job's timing: %w", err)
 	}
 	return id, wall, time.Duration(ns), nil
 }

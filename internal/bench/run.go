@@ -42,7 +42,7 @@ type Lineage interface {
 	// WriteJobCommand returns the command of a lineage job that runs RunWriteJob with
 	// size and seed: it writes Payload(size, seed) to its first output and its write
 	// time to its second.
-	WriteJobCommand(size int64, seed uint64) []string
+	WriteJobCommand(size int64, seed uint64, tookFile string) []string
 	// KillExecutor ends the executor's process at once, as a lost node (the scheduler
 	// reports the loss to the master and starts a replacement with empty storage).
 	KillExecutor(ctx context.Context, e *sluicepb.ExecutorInfo) error
