@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,9 +17,11 @@ import (
 // metrics are the master's Prometheus metrics. Gauges are computed at scrape time from
 // the state, the block master and the persist queue.
 type metrics struct {
-	reg           *prometheus.Registry
-	rpcs          *prometheus.CounterVec
-	rpcSeconds    *prometheus.HistogramVec
+	reg        *prometheus.Registry
+	rpcs       *prometheus.CounterVec
+	rpcSeconds *prometheus.HistogramVec
+	// byMethod caches *methodMetrics by full method name.
+	byMethod      sync.Map
 	persisted     prometheus.Counter
 	filesLost     prometheus.Counter
 	executorsLost prometheus.Counter
@@ -121,6 +124,23 @@ func newMetrics(m *Master, reg *prometheus.Registry) (*metrics, error) {
 
 // rpc counts one call.
 func (mt *metrics) rpc(method string, code codes.Code, d time.Duration) {
-	mt.rpcs.WithLabelValues(method, code.String()).Inc()
-	mt.rpcSeconds.WithLabelValues(method).Observe(d.Seconds())
+	m, ok := mt.byMethod.Load(method)
+	if !ok {
+		m, _ = mt.byMethod.LoadOrStore(method, &methodMetrics{
+			ok: mt.rpcs.WithLabelValues(method, codes.OK.String()), seconds: mt.rpcSeconds.WithLabelValues(method)})
+	}
+	mm := m.(*methodMetrics)
+	if code == codes.OK {
+		mm.ok.Inc()
+	} else {
+		mt.rpcs.WithLabelValues(method, code.String()).Inc()
+	}
+	mm.seconds.Observe(d.Seconds())
+}
+
+// methodMetrics are one method's children of the RPC metrics, looked up once (a label
+// lookup hashes the values on every call).
+type methodMetrics struct {
+	ok      prometheus.Counter
+	seconds prometheus.Observer
 }
