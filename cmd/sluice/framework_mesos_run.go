@@ -285,6 +285,9 @@ func (f *mesosFramework) watchMasters(ctx context.Context, events <-chan schedul
 		all := !slices.Contains(f.addrs, "")
 		f.mu.Unlock()
 		fmt.Fprintf(f.out, "master %s (task %s)\n", addr, ev.TaskID)
+		if web := f.webAddr(ctx, ev.TaskID, addr); web != "" {
+			fmt.Fprintf(f.out, "web UI http://%s\n", web)
+		}
 		if old != "" && old != addr {
 			fmt.Fprintf(f.out, "master moved from %s: relaunching the executors with the new address\n", old)
 			f.relaunchExecutors(ctx)
@@ -337,6 +340,20 @@ func (f *mesosFramework) taskAddr(ctx context.Context, id scheduler.TaskID, node
 		return "", fmt.Errorf("agent %s of task %s has no known host", node, id)
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// webAddr is the master's web UI address: the host of its gRPC address rpcAddr and its
+// http port; "" when unknown.
+func (f *mesosFramework) webAddr(ctx context.Context, id scheduler.TaskID, rpcAddr string) string {
+	st, err := f.backend.Status(ctx, id)
+	if err != nil || st.Ports["http"] <= 0 {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(rpcAddr)
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(st.Ports["http"]))
 }
 
 // nodeHost is the host name of a Mesos agent, "" when unknown. It waits at most

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,6 +263,17 @@ func TestMesos_Framework(t *testing.T) {
 	fwID := mc.frameworkID(t)
 	t.Cleanup(func() { mc.cleanup(t, fwID) })
 	before := mc.waitExecutors(t, 3, nil)
+	web := regexp.MustCompile(`(?m)^web UI (http://\S+)$`).FindStringSubmatch(mc.fw.stdout())
+	if web == nil {
+		t.Errorf("framework printed no web UI address:\n%s", mc.fw.stdout())
+	} else if resp, err := http.Get(web[1] + "/healthz"); err != nil {
+		t.Errorf("master web UI: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s/healthz: %s", web[1], resp.Status)
+		}
+	}
 	t.Logf("framework %s: master %s, executors %v", fwID, mc.master, keys(before))
 
 	// The pipeline: three jobs as Mesos command tasks, the executor holding the final
