@@ -1,6 +1,7 @@
 package nomad
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -277,7 +278,11 @@ func (b *Backend) Nodes(ctx context.Context) ([]scheduler.Node, error) {
 		if !b.usable(n) {
 			continue
 		}
-		node := scheduler.Node{ID: n.ID, Host: n.Address}
+		// Host is the node's name, which Nomad takes from the host name unless the
+		// operator sets one: deployed executors advertise ${attr.unique.hostname}, so
+		// a job's preferred hosts (the executors' hosts) match it. The address is the
+		// fallback for a node without a name.
+		node := scheduler.Node{ID: n.ID, Host: cmp.Or(n.Name, n.Address)}
 		if r := n.NodeResources; r != nil {
 			node.Resources = scheduler.Resources{
 				CPU:    float64(r.Cpu.TotalCpuCores),
