@@ -99,6 +99,7 @@ func (s *executorServer) RegisterExecutor(ctx context.Context, req *sluicepb.Reg
 	}
 	m.checkRecovered(ctx, heldIDs(req.GetBlocks(), remove))
 	m.persist.kick()
+	m.rec.executorJoined() // recomputes waiting for an executor go on
 	return &sluicepb.RegisterExecutorResponse{ExecutorId: id, RemoveBlockIds: remove,
 		HeartbeatIntervalMs: m.cfg.HeartbeatInterval.Milliseconds(), ClusterId: m.clusterID(),
 		Guards: guardAnswer(v, req.GetGuardedFileIds(), nil)}, nil

@@ -126,7 +126,9 @@ func checkJobSpec(spec *sluicepb.JobSpec) (*sluicepb.JournalJobSpec, error) {
 func (s *jobServer) SubmitJob(ctx context.Context, req *sluicepb.SubmitJobRequest) (*sluicepb.SubmitJobResponse, error) {
 	m := s.m
 	if m.cfg.Jobs == nil {
-		return nil, fmt.Errorf("cannot run jobs (start the master with a framework scheduler, e.g. sluice local): %w", ErrNoScheduler)
+		return nil, fmt.Errorf("cannot run jobs: start the master with a framework scheduler "+
+			"(`sluice local`, or `sluice master --framework HOST:PORT` with a framework scheduler "+
+			"from `sluice framework nomad deploy` or `sluice framework mesos run`): %w", ErrNoScheduler)
 	}
 	spec, err := checkJobSpec(req.GetSpec())
 	if err != nil {

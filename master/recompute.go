@@ -35,6 +35,9 @@ import (
 //     (state.Job.OutputFacts) with recompute.CheckOutput; a mismatch is journaled on the
 //     job (JobOutputMismatch, shown as its message) and logged at Error: the job is not
 //     deterministic. The rebuilt bytes are served all the same.
+//   - A step runs only once a live executor with free capacity is registered; failed
+//     runs are retried after a growing wait, and a run that failed because its
+//     executors were gone is not counted against MaxAttempts (recompute_wait.go).
 //   - A failed recovery is remembered per lost file for RecomputeConfig.RetryAfter:
 //     readers waiting for the file fail at once with FILE_LOST naming the job and why
 //     (a dependent names the job whose failure stopped it). Only a read after RetryAfter
@@ -45,7 +48,9 @@ import (
 type RecomputeConfig struct {
 	// MaxConcurrent bounds the jobs rerunning at once. At least 1.
 	MaxConcurrent int
-	// MaxAttempts bounds the runs of one job within one recovery. At least 1.
+	// MaxAttempts bounds the runs of one job within one recovery. At least 1. A run
+	// that failed because every executor it had was gone by its end is not counted
+	// (recompute_wait.go).
 	MaxAttempts int
 	// ReadWait bounds how long a read of a LOST file (GetBlockLocations with
 	// wait_for_recompute) waits for its recompute, whatever the caller's deadline.
@@ -54,16 +59,20 @@ type RecomputeConfig struct {
 	// RetryAfter is how long a failed recovery is reported to readers before a read
 	// starts another attempt (nothing else retries it). Positive.
 	RetryAfter time.Duration
+	// RetryBase is the wait before the second run of a job within one recovery, doubled
+	// before each further run up to RetryMax. Positive, RetryMax at least RetryBase.
+	RetryBase, RetryMax time.Duration
 	// ScanInterval is how often the leader looks for LOST files that no recovery
 	// handles (losses also wake it at once). Positive.
 	ScanInterval time.Duration
 }
 
-// DefaultRecomputeConfig returns 4 concurrent jobs, 2 attempts each, reads waiting up to
-// 10 minutes, failures retried after a minute, a scan every second.
+// DefaultRecomputeConfig returns 4 concurrent jobs, 2 attempts each, 1 s before a job's
+// second run (doubled up to 30 s), reads waiting up to 10 minutes, failures retried
+// after a minute, a scan every second.
 func DefaultRecomputeConfig() RecomputeConfig {
 	return RecomputeConfig{MaxConcurrent: 4, MaxAttempts: 2, ReadWait: 10 * time.Minute,
-		RetryAfter: time.Minute, ScanInterval: time.Second}
+		RetryAfter: time.Minute, RetryBase: time.Second, RetryMax: 30 * time.Second, ScanInterval: time.Second}
 }
 
 // Validate reports a field out of range, wrapping ErrInvalidConfig.
@@ -71,6 +80,10 @@ func (c RecomputeConfig) Validate() error {
 	if c.MaxConcurrent < 1 || c.MaxAttempts < 1 || c.ReadWait <= 0 || c.RetryAfter <= 0 || c.ScanInterval <= 0 {
 		return fmt.Errorf("recompute: MaxConcurrent %d and MaxAttempts %d must be at least 1, ReadWait %v, RetryAfter %v and ScanInterval %v positive: %w",
 			c.MaxConcurrent, c.MaxAttempts, c.ReadWait, c.RetryAfter, c.ScanInterval, ErrInvalidConfig)
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		return fmt.Errorf("recompute: RetryBase %v must be positive and RetryMax %v at least RetryBase: %w",
+			c.RetryBase, c.RetryMax, ErrInvalidConfig)
 	}
 	return nil
 }
@@ -86,6 +99,12 @@ type recomputer struct {
 	failed map[string]recomputeFailure
 	// runner is the current leadership's Runner (nil while not leading).
 	runner *recompute.Runner
+	// steps holds the bookkeeping of the steps being run, by job ID; waiting counts
+	// those waiting for an executor; execCh is closed at the next executor
+	// registration (recompute_wait.go).
+	steps   map[uint64]*stepRuns
+	waiting int
+	execCh  chan struct{}
 
 	runs, failures, mismatches prometheus.Counter
 }
@@ -100,6 +119,7 @@ func newRecomputer() *recomputer {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "master", Name: name, Help: help})
 	}
 	return &recomputer{wake: make(chan struct{}, 1), active: make(map[string]bool), failed: make(map[string]recomputeFailure),
+		steps:      make(map[uint64]*stepRuns),
 		runs:       c("recompute_runs_total", "Job runs launched to rebuild lost outputs."),
 		failures:   c("recompute_failures_total", "Recompute runs that failed."),
 		mismatches: c("recompute_nondeterministic_outputs_total", "Rebuilt outputs that differ from the original.")}
@@ -146,6 +166,7 @@ func (m *Master) recomputeLoop(ctx context.Context) {
 	r.runner = runner
 	r.active = make(map[string]bool)
 	r.failed = make(map[string]recomputeFailure)
+	r.steps = make(map[uint64]*stepRuns)
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	defer func() {
@@ -340,26 +361,84 @@ func (m *Master) waitRecompute(ctx context.Context, in state.Inode, ch <-chan st
 	return nil
 }
 
-// recomputeLauncher runs one step of a recovery through the job runner (see above).
+// recomputeLauncher runs one step of a recovery through the job runner (see above and
+// recompute_wait.go).
 type recomputeLauncher struct{ m *Master }
 
-// Launch resets the job's outputs, starts a recompute run and waits for its end; see
-// recompute.Launcher.
+// Launch runs one counted attempt of a step: it backs off after earlier runs, waits for
+// a live executor with free capacity, resets the job's outputs, starts a recompute run
+// and waits for its end, and runs again (uncounted) when the run failed because its
+// executors were gone; see recompute.Launcher.
 func (l recomputeLauncher) Launch(ctx context.Context, s recompute.Step, attempt int) error {
+	r := l.m.rec
+	st := r.stepStart(s.Job.ID, attempt)
+	err := l.attempt(ctx, s, st)
+	r.stepEnd(s.Job.ID, attempt, l.m.cfg.Recompute.MaxAttempts, err)
+	return err
+}
+
+// attempt is Launch with the step's bookkeeping.
+func (l recomputeLauncher) attempt(ctx context.Context, s recompute.Step, st *stepRuns) error {
 	m := l.m
-	v := m.st.View()
-	j, ok := v.Job(s.Job.ID)
-	if !ok {
-		return fmt.Errorf("lineage record gone: %w", ErrNotFound)
-	}
-	if m.outputsReadable(v, j) {
-		return nil // rebuilt a moment ago
+	if st.noExecutor != nil {
+		return st.noExecutor // an earlier attempt waited ReadWait for an executor already
 	}
 	runner, err := m.waitJobRunner(ctx)
 	if err != nil {
 		return err
 	}
-	v = m.st.View()
+	for uncounted := 0; ; uncounted++ {
+		if err := m.backOff(ctx, s.Job, st.runs); err != nil {
+			return err
+		}
+		if done, err := m.stepDone(s.Job.ID); done || err != nil {
+			return err
+		}
+		execs, err := m.waitExecutors(ctx, s.Job)
+		if err != nil {
+			if ctx.Err() == nil {
+				st.noExecutor = err
+			}
+			return err
+		}
+		// An executor that came back with the blocks made the outputs readable.
+		if done, err := m.stepDone(s.Job.ID); done || err != nil {
+			return err
+		}
+		st.runs++
+		err = m.runRecompute(ctx, runner, s.Job.ID, s.Priority)
+		if err == nil || ctx.Err() != nil || m.anyLive(execs) {
+			return err
+		}
+		if uncounted == maxUncountedRuns {
+			return fmt.Errorf("%w (its executors were gone at the end of %d runs in a row)", err, maxUncountedRuns+1)
+		}
+		m.log.Warn("recompute run failed after its executors were gone: not counted, run again once one is live",
+			"job_id", s.Job.ID, "job", s.Job.Label(), "err", err)
+	}
+}
+
+// stepDone reports whether job id needs no run: every output is readable (rebuilt a
+// moment ago by another recovery, or its executor came back). It fails when the job's
+// record is gone.
+func (m *Master) stepDone(id uint64) (bool, error) {
+	v := m.st.View()
+	j, ok := v.Job(id)
+	if !ok {
+		return false, fmt.Errorf("lineage record gone: %w", ErrNotFound)
+	}
+	return m.outputsReadable(v, j), nil
+}
+
+// runRecompute drops the old copies of job id's outputs, resets them, runs j as a recompute
+// and waits for the end of the run: nil when it completed, an error naming the run and
+// why otherwise.
+func (m *Master) runRecompute(ctx context.Context, runner *jobRunner, id uint64, priority int) error {
+	v := m.st.View()
+	j, ok := v.Job(id)
+	if !ok {
+		return fmt.Errorf("lineage record gone: %w", ErrNotFound)
+	}
 	for _, p := range j.Outputs {
 		if in, err := v.Get(p); err == nil && !in.Directory && in.JobID == j.ID && in.Complete {
 			m.blocks.removeBlocks(in.BlockIDs())
@@ -369,7 +448,7 @@ func (l recomputeLauncher) Launch(ctx context.Context, s recompute.Step, attempt
 		return fmt.Errorf("reset outputs: %w", err)
 	}
 	m.rec.runs.Inc()
-	started, err := runner.launch(ctx, launchRequest{jobID: j.ID, priority: s.Priority, recompute: true})
+	started, err := runner.launch(ctx, launchRequest{jobID: j.ID, priority: priority, recompute: true})
 	if err != nil {
 		m.rec.failures.Inc()
 		return err
@@ -485,6 +564,9 @@ func (m *Master) recomputeCollectors() []prometheus.Collector {
 				return 0
 			}
 			return float64(len(r.Running()))
+		}),
+		gauge("recompute_waiting_for_executor_jobs", "Recompute jobs waiting for a live executor with free capacity.", func() float64 {
+			return float64(m.rec.waitingSteps())
 		}),
 		gauge("checkpoint_waiting_files", "Files waiting for their checkpoint (in flight included).", func() float64 {
 			n, _, _ := m.persist.waitingTotals(time.Now())
