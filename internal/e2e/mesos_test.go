@@ -217,6 +217,35 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
+// masterLog is the running master's log (its task's stderr), "" while none runs.
+func (mc *mesosCluster) masterLog() string {
+	_, others := mc.activeTasks()
+	for _, ts := range others {
+		if strings.HasPrefix(ts.ID, "master-") {
+			return readFile(filepath.Join(ts.Sandbox, "stderr"))
+		}
+	}
+	return ""
+}
+
+// resubscribedLine is what the master logs when it follows the events of a restarted
+// framework service (a new epoch) again.
+const resubscribedLine = "framework scheduler events missed"
+
+// waitLossReported waits until the running master's log says the framework service
+// reported executor task id lost (EXECUTOR_LOST), rather than its heartbeats timing out.
+func (mc *mesosCluster) waitLossReported(t *testing.T, id string) {
+	t.Helper()
+	eventually(t, waitLong, "master hears of the loss of "+id, func() error {
+		for _, line := range strings.Split(mc.masterLog(), "\n") {
+			if strings.Contains(line, "executor loss reported") && strings.Contains(line, "task_id="+id) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no loss report for %s in the master's log", id)
+	})
+}
+
 // cleanup removes the MEM tiers the framework's executors left in /dev/shm (the
 // SIGKILLed ones do not remove theirs) and checks the sandboxes' logs for race reports.
 func (mc *mesosCluster) cleanup(t *testing.T, frameworkID string) {
@@ -309,6 +338,11 @@ func TestMesos_Framework(t *testing.T) {
 		t.Errorf("framework did not report the killed executor as failed:\n%s", mc.fw.stdout())
 	}
 	afterKill := mc.waitExecutors(t, 3, nil)
+	for id := range before {
+		if afterKill[id] == nil {
+			mc.waitLossReported(t, id)
+		}
+	}
 	if slices.Equal(keys(afterKill), keys(before)) {
 		t.Errorf("executors %v unchanged after the kill", keys(before))
 	}
@@ -326,6 +360,7 @@ func TestMesos_Framework(t *testing.T) {
 	}
 	_, othersBefore := mc.activeTasks()
 	oldMaster := mc.master
+	resubscribed := strings.Count(mc.masterLog(), resubscribedLine)
 	mc.startFramework(t)
 	if id := mc.frameworkID(t); id != fwID {
 		t.Fatalf("restarted framework subscribed as %s, want %s", id, fwID)
@@ -343,6 +378,15 @@ func TestMesos_Framework(t *testing.T) {
 	if got := mustRun(t, dir, mc.env, "fs", "cat", "/pipeline/top"); got != top {
 		t.Errorf("/pipeline/top after the framework restart differs")
 	}
+
+	// The master follows the restarted framework service's events (losses before that
+	// wait for the heartbeat timeout).
+	eventually(t, waitLong, "master follows the restarted framework's events", func() error {
+		if strings.Count(mc.masterLog(), resubscribedLine) <= resubscribed {
+			return fmt.Errorf("master log has no new %q line", resubscribedLine)
+		}
+		return nil
+	})
 
 	// An agent removed from Mesos: its executor is reported lost and replaced on a new
 	// agent.
@@ -369,6 +413,7 @@ func TestMesos_Framework(t *testing.T) {
 		t.Fatal(err)
 	}
 	replaced := mc.waitExecutors(t, 3, []string{victim.ID})
+	mc.waitLossReported(t, victim.ID)
 	t.Logf("agent %s removed: executor %s replaced, executors now %v", victim.AgentID, victim.ID, keys(replaced))
 	eventually(t, waitLong, "framework reports the lost executor", func() error {
 		if !strings.Contains(mc.fw.stdout(), "executor task "+victim.ID+" lost") {
