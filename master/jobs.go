@@ -26,6 +26,10 @@ var (
 	ErrJobRunning = errors.New("master: job is running")
 )
 
+// noSchedulerHint tells how to give a master a framework scheduler (every way).
+const noSchedulerHint = "run Sluice with a framework scheduler (`sluice local`, `sluice framework nomad deploy`, " +
+	"`sluice framework mesos run`) or start this master with `sluice master --framework HOST:PORT`"
+
 // The job environment (api/job.proto, SubmitJob); client.JobEnv parses it.
 const (
 	envMaster  = "SLUICE_MASTER"
@@ -126,9 +130,7 @@ func checkJobSpec(spec *sluicepb.JobSpec) (*sluicepb.JournalJobSpec, error) {
 func (s *jobServer) SubmitJob(ctx context.Context, req *sluicepb.SubmitJobRequest) (*sluicepb.SubmitJobResponse, error) {
 	m := s.m
 	if m.cfg.Jobs == nil {
-		return nil, fmt.Errorf("cannot run jobs: start the master with a framework scheduler "+
-			"(`sluice local`, or `sluice master --framework HOST:PORT` with a framework scheduler "+
-			"from `sluice framework nomad deploy` or `sluice framework mesos run`): %w", ErrNoScheduler)
+		return nil, fmt.Errorf("cannot run jobs: %s: %w", noSchedulerHint, ErrNoScheduler)
 	}
 	spec, err := checkJobSpec(req.GetSpec())
 	if err != nil {

@@ -484,7 +484,7 @@ func (m *Master) outputsReadable(v *state.View, j state.Job) bool {
 // ctx ends.
 func (m *Master) waitJobRunner(ctx context.Context) (*jobRunner, error) {
 	if m.cfg.Jobs == nil {
-		return nil, fmt.Errorf("no framework scheduler to run jobs: %w", ErrUnavailable)
+		return nil, fmt.Errorf("no framework scheduler to run jobs; %s: %w", noSchedulerHint, ErrUnavailable)
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
