@@ -430,9 +430,9 @@ func (m *Master) stepDone(id uint64) (bool, error) {
 	return m.outputsReadable(v, j), nil
 }
 
-// runRecompute drops the old copies of job id's outputs, resets them, runs j as a recompute
-// and waits for the end of the run: nil when it completed, an error naming the run and
-// why otherwise.
+// runRecompute drops the old copies of job id's outputs, resets them, runs the job as a
+// recompute and waits for the end of the run: nil when it completed, an error naming
+// the run and why otherwise.
 func (m *Master) runRecompute(ctx context.Context, runner *jobRunner, id uint64, priority int) error {
 	v := m.st.View()
 	j, ok := v.Job(id)
