@@ -90,6 +90,10 @@ type FileReader struct {
 	bad map[sourceKey]bool
 	// local are the open short-circuit blocks by block ID; nil once the reader is closed.
 	local map[uint64]*localBlock
+	// prefetched marks the blocks whose short-circuit lock a sequential Read asked for
+	// ahead (see prefetchAfter); prefetch counts those requests in flight.
+	prefetched map[uint64]bool
+	prefetch   sync.WaitGroup
 
 	// mu guards pos, seq and closed.
 	mu sync.Mutex
@@ -253,6 +257,7 @@ func (r *FileReader) Close() error {
 	r.closed = true
 	r.closeSeq()
 	r.mu.Unlock()
+	r.prefetch.Wait()
 	r.bmu.Lock()
 	var closeNow []*localBlock
 	for id, lb := range r.local {
@@ -312,6 +317,9 @@ func (r *FileReader) readBlock(id uint64, p []byte, off int64, seq bool) (int, e
 	n, err := r.tryBlock(id, int64(len(p)), endsBlock, func(src source, done int64) (int64, error) {
 		dst := p[done:]
 		if src.kind == sourceShortCircuit {
+			if seq {
+				r.prefetchAfter(id)
+			}
 			return r.readLocal(src, id, dst, off+done)
 		}
 		if seq {

@@ -418,6 +418,45 @@ func (r *FileReader) acquireLocal(src source, id uint64) (*localBlock, error) {
 	return lb, nil
 }
 
+// prefetchAfter takes, in the background, the short-circuit lock of the block after id
+// when a local executor holds it, so that a sequential reader finds it open: the
+// OpenLocalBlock round trip (and the mapping of a huge-page file) then overlaps the
+// copy of the current block instead of stalling the reader at each block boundary. A
+// failure is left for the read of that block to meet. Close waits for the request.
+func (r *FileReader) prefetchAfter(id uint64) {
+	r.bmu.Lock()
+	var next uint64
+	local := false
+	for i, b := range r.blocks {
+		if b.GetBlock().GetBlockId() == id && i+1 < len(r.blocks) {
+			nb := r.blocks[i+1]
+			next = nb.GetBlock().GetBlockId()
+			for _, loc := range nb.GetLocations() {
+				local = local || r.c.shortCircuitOK(loc.GetHost(), loc.GetRpcAddress())
+			}
+		}
+	}
+	_, open := r.local[next]
+	if !local || open || r.prefetched[next] || r.local == nil {
+		r.bmu.Unlock()
+		return
+	}
+	if r.prefetched == nil {
+		r.prefetched = make(map[uint64]bool)
+	}
+	r.prefetched[next] = true
+	r.bmu.Unlock()
+	src, ok, err := r.nextSource(next, nil)
+	if err != nil || !ok || src.kind != sourceShortCircuit {
+		return
+	}
+	r.prefetch.Go(func() {
+		if lb, err := r.acquireLocal(src, next); err == nil {
+			r.releaseLocal(lb)
+		}
+	})
+}
+
 // readLocal reads p at off of block id from its file: a copy out of the block's mapping,
 // or a pread straight into p where the block is not mapped.
 func (r *FileReader) readLocal(src source, id uint64, p []byte, off int64) (int64, error) {

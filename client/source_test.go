@@ -58,3 +58,51 @@ func TestShortCircuit_MapsOnSecondPass(t *testing.T) {
 		t.Errorf("short-circuit bytes read = %d, want %d", s.BytesReadShortCircuit, 2*len(data))
 	}
 }
+
+// A sequential Read of a short-circuit block takes the next block's lock ahead.
+func TestShortCircuit_SequentialReadOpensNextBlock(t *testing.T) {
+	c := clienttest.New(t, clienttest.Options{Executors: []clienttest.ExecutorOptions{{}}})
+	cl := newClient(t, c, nil)
+	data := payload(3*testBlockSize, 5)
+	writeFile(t, cl, "/f", data, CreateOptions{WriteType: WriteMustCache, BlockSize: testBlockSize})
+	r, err := cl.Open(t.Context(), "/f", OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() map[int]bool {
+		r.prefetch.Wait()
+		r.bmu.Lock()
+		defer r.bmu.Unlock()
+		out := map[int]bool{}
+		for i, b := range r.blocks {
+			if r.local[b.GetBlock().GetBlockId()] != nil {
+				out[i] = true
+			}
+		}
+		return out
+	}
+	got := make([]byte, testBlockSize)
+	if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, data[:testBlockSize]) {
+		t.Fatalf("read of the first block: %v", err)
+	}
+	if o := open(); !o[0] || !o[1] || o[2] {
+		t.Errorf("blocks open after reading block 0: %v, want 0 and 1", o)
+	}
+	// ReadAt is not sequential: it opens only what it reads.
+	if _, err := r.ReadAt(got[:1], 2*testBlockSize); err != nil {
+		t.Fatal(err)
+	}
+	if o := open(); len(o) != 3 {
+		t.Errorf("blocks open after ReadAt in block 2: %v", o)
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(rest, data[testBlockSize:]) {
+		t.Fatalf("rest of the file: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Executors()[0].OpenLocks(); n != 0 {
+		t.Errorf("%d short-circuit locks left after Close", n)
+	}
+}
