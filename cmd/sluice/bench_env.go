@@ -67,7 +67,6 @@ func setUpBench(ctx context.Context, o benchOptions, stderr io.Writer) (*benchEn
 	if o.master != "" {
 		e.masterAddr = o.master
 		e.setup = append(e.setup, bench.KV{Key: "cluster", Value: "the one at " + o.master})
-		e.notes = append(e.notes, "the lineage rows need the local cluster (they kill an executor): run without --master")
 	} else {
 		fmt.Fprintln(stderr, "sluice bench: starting a local cluster in", e.tmp)
 		if err := e.startCluster(ctx, o); err != nil {
