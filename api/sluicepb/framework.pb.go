@@ -873,8 +873,15 @@ type WatchEventsRequest struct {
 	// When it is not the server's (the scheduler process restarted) or the server no
 	// longer remembers every event after since_seq, the call fails with OUT_OF_RANGE: the
 	// caller may have missed events and must re-read the state (JobStatus, ListExecutors)
-	// before watching again from now on.
-	Epoch         string `protobuf:"bytes,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// before watching again from now on, or watch again with from_oldest.
+	Epoch string `protobuf:"bytes,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// from_oldest, when true, starts the stream at the oldest event the server still
+	// remembers (every remembered event is replayed), whatever since_seq; epoch, when set,
+	// must still be the server's. A client whose position is of another epoch (the
+	// scheduler process restarted) uses it to read the new epoch's first events; the
+	// STREAM_STARTED message's seq is then that of the last forgotten event (0 when the
+	// server forgot none). Servers that predate it stream from now on.
+	FromOldest    bool `protobuf:"varint,3,opt,name=from_oldest,json=fromOldest,proto3" json:"from_oldest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -921,6 +928,13 @@ func (x *WatchEventsRequest) GetEpoch() string {
 		return x.Epoch
 	}
 	return ""
+}
+
+func (x *WatchEventsRequest) GetFromOldest() bool {
+	if x != nil {
+		return x.FromOldest
+	}
+	return false
 }
 
 // SchedulerEvent is one executor or job event.
@@ -1138,10 +1152,12 @@ const file_framework_proto_rawDesc = "" +
 	"\rstart_time_ms\x18\a \x01(\x03R\vstartTimeMs\x12\x1a\n" +
 	"\brestarts\x18\b \x01(\x05R\brestarts\"R\n" +
 	"\x19ListExecutorTasksResponse\x125\n" +
-	"\texecutors\x18\x01 \x03(\v2\x17.sluice.v1.ExecutorTaskR\texecutors\"G\n" +
+	"\texecutors\x18\x01 \x03(\v2\x17.sluice.v1.ExecutorTaskR\texecutors\"h\n" +
 	"\x12WatchEventsRequest\x12\x1b\n" +
 	"\tsince_seq\x18\x01 \x01(\x04R\bsinceSeq\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\tR\x05epoch\"\xef\x02\n" +
+	"\x05epoch\x18\x02 \x01(\tR\x05epoch\x12\x1f\n" +
+	"\vfrom_oldest\x18\x03 \x01(\bR\n" +
+	"fromOldest\"\xef\x02\n" +
 	"\x0eSchedulerEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x17\n" +
 	"\atime_ms\x18\x02 \x01(\x03R\x06timeMs\x12(\n" +

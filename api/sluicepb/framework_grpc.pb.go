@@ -46,7 +46,8 @@ type FrameworkSchedulerClient interface {
 	KillJob(ctx context.Context, in *KillJobTaskRequest, opts ...grpc.CallOption) (*KillJobTaskResponse, error)
 	// ListExecutors lists the executor tasks the scheduler keeps.
 	ListExecutors(ctx context.Context, in *ListExecutorTasksRequest, opts ...grpc.CallOption) (*ListExecutorTasksResponse, error)
-	// WatchEvents streams executor and job events as they happen, starting after since_seq.
+	// WatchEvents streams executor and job events as they happen, starting after since_seq
+	// (or at the oldest remembered event, with from_oldest).
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SchedulerEvent], error)
 }
 
@@ -133,7 +134,8 @@ type FrameworkSchedulerServer interface {
 	KillJob(context.Context, *KillJobTaskRequest) (*KillJobTaskResponse, error)
 	// ListExecutors lists the executor tasks the scheduler keeps.
 	ListExecutors(context.Context, *ListExecutorTasksRequest) (*ListExecutorTasksResponse, error)
-	// WatchEvents streams executor and job events as they happen, starting after since_seq.
+	// WatchEvents streams executor and job events as they happen, starting after since_seq
+	// (or at the oldest remembered event, with from_oldest).
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[SchedulerEvent]) error
 	mustEmbedUnimplementedFrameworkSchedulerServer()
 }

@@ -44,7 +44,9 @@
 //     remembered events after since_seq and follows new ones. A since_seq of another
 //     epoch, or older than what is remembered, fails with OUT_OF_RANGE, as does a stream
 //     whose reader falls behind by more than the history: the client may have missed
-//     events and must re-read the state. Pending job states are not events.
+//     events and must re-read the state, or watch again with from_oldest, which replays
+//     every remembered event (a restarted server's first events included). Pending job
+//     states are not events.
 //   - Errors cross the wire through one table (errors.go): scheduler.ErrInvalidTask is
 //     InvalidArgument, scheduler.ErrUnknownTask NotFound, scheduler.ErrNotRunning and
 //     ErrClosed Unavailable; context errors pass through.

@@ -63,18 +63,21 @@ func (l *eventLog) close() {
 }
 
 // start resolves a WatchEvents request to the seq of the last event before the stream's
-// first (since_seq, or the newest event for 0).
-func (l *eventLog) start(since uint64, epoch string) (uint64, error) {
+// first: since_seq, the newest event for 0 without epoch, or the last forgotten event
+// (0 when none is) with fromOldest.
+func (l *eventLog) start(since uint64, epoch string, fromOldest bool) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return 0, fmt.Errorf("watch events: %w", ErrNotServing)
 	}
 	switch {
-	case since == 0 && epoch == "":
-		return l.last, nil
 	case epoch != "" && epoch != l.epoch:
 		return 0, fmt.Errorf("watch events: epoch %q is not the scheduler's %q (it restarted): %w", epoch, l.epoch, ErrEventsMissed)
+	case fromOldest:
+		return l.last - uint64(len(l.events)), nil
+	case since == 0 && epoch == "":
+		return l.last, nil
 	case since > l.last:
 		return 0, fmt.Errorf("watch events: since_seq %d is past the newest event %d: %w", since, l.last, ErrEventsMissed)
 	case since < l.last-uint64(len(l.events)):

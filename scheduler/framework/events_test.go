@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/sluicedata/sluice/api/sluicepb"
@@ -58,8 +59,48 @@ func TestEventLog_Close(t *testing.T) {
 	if err := <-done; !errors.Is(err, ErrNotServing) {
 		t.Fatalf("follow after close: %v, want ErrNotServing", err)
 	}
-	if _, err := l.start(0, ""); !errors.Is(err, ErrNotServing) {
+	if _, err := l.start(0, "", false); !errors.Is(err, ErrNotServing) {
 		t.Fatalf("start after close: %v, want ErrNotServing", err)
 	}
 	l.append(&sluicepb.SchedulerEvent{}) // ignored
+}
+
+// start resolves every kind of WatchEvents request to a position, or refuses it.
+func TestEventLog_Start(t *testing.T) {
+	fresh := newEventLog(3)
+	full := newEventLog(3)
+	for range 5 { // seqs 1..5; 3, 4 and 5 are kept
+		full.append(&sluicepb.SchedulerEvent{})
+	}
+	tests := []struct {
+		log        *eventLog
+		since      uint64
+		epoch      string
+		fromOldest bool
+		want       uint64
+		wantErr    error
+	}{
+		{log: fresh, want: 0},
+		{log: fresh, fromOldest: true, want: 0},
+		{log: fresh, epoch: fresh.epoch, want: 0},
+		{log: fresh, epoch: "other", fromOldest: true, wantErr: ErrEventsMissed},
+		{log: full, want: 5},
+		{log: full, since: 3, epoch: full.epoch, want: 3},
+		{log: full, since: 2, epoch: full.epoch, want: 2},
+		{log: full, since: 1, epoch: full.epoch, wantErr: ErrEventsMissed},
+		{log: full, since: 6, epoch: full.epoch, wantErr: ErrEventsMissed},
+		{log: full, since: 4, epoch: "other", wantErr: ErrEventsMissed},
+		{log: full, fromOldest: true, want: 2},
+		{log: full, since: 1, epoch: full.epoch, fromOldest: true, want: 2},
+		{log: full, since: 99, fromOldest: true, want: 2},
+		{log: full, epoch: "other", fromOldest: true, wantErr: ErrEventsMissed},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			got, err := tt.log.start(tt.since, tt.epoch, tt.fromOldest)
+			if !errors.Is(err, tt.wantErr) || (err == nil && got != tt.want) {
+				t.Fatalf("start(%d, %q, %v) = %d, %v; want %d, %v", tt.since, tt.epoch, tt.fromOldest, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
 }

@@ -68,9 +68,10 @@ func (r *rpcServer) ListExecutors(ctx context.Context, _ *sluicepb.ListExecutorT
 	return resp, nil
 }
 
-// WatchEvents streams the events after since_seq (see the package doc).
+// WatchEvents streams the events after since_seq, or from the oldest remembered one
+// (see the package doc).
 func (r *rpcServer) WatchEvents(req *sluicepb.WatchEventsRequest, stream sluicepb.FrameworkScheduler_WatchEventsServer) error {
-	seq, err := r.s.events.start(req.GetSinceSeq(), req.GetEpoch())
+	seq, err := r.s.events.start(req.GetSinceSeq(), req.GetEpoch(), req.GetFromOldest())
 	if err != nil {
 		return toStatus(err)
 	}

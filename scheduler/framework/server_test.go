@@ -283,6 +283,29 @@ func TestServer_WatchEventsReplay(t *testing.T) {
 	if ev := r2.next(t); ev.GetSeq() != 2 {
 		t.Fatalf("resume after 1 replayed seq %d first, want 2", ev.GetSeq())
 	}
+
+	// from_oldest replays every kept event, whatever since_seq, and says where they
+	// start; it still refuses another epoch.
+	stream, err := h.client.WatchEvents(t.Context(), &sluicepb.WatchEventsRequest{SinceSeq: 99, FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for len(seqs) < 4 {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("from_oldest stream after %v: %v", seqs, err)
+		}
+		seqs = append(seqs, ev.GetSeq())
+	}
+	if diff := cmp.Diff([]uint64{1, 2, 3, 4}, seqs); diff != "" {
+		t.Fatalf("from_oldest stream: STREAM_STARTED then events (-want +got):\n%s", diff)
+	}
+	stream, err = h.client.WatchEvents(t.Context(), &sluicepb.WatchEventsRequest{Epoch: "0123456789abcdef", FromOldest: true})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	wantCode(t, "watch from_oldest in another epoch", err, codes.OutOfRange)
 }
 
 // Events of a task that come before its LaunchJob returned still carry the job.
