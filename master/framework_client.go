@@ -28,6 +28,10 @@ import (
 //     (50 ms to 5 s) while the server is unreachable. When the server cannot resume
 //     there (it restarted, or forgot the events), the channel is closed: the master
 //     subscribes again and re-reads every running job's state (JobStatus).
+//   - ReportExecutorLosses follows its own stream the same way, but when the server
+//     cannot resume it reads on from the oldest event the server remembers
+//     (WatchEventsRequest.from_oldest): a restarted server's first events, an
+//     EXECUTOR_LOST sent while the master had not reconnected yet among them.
 //   - Errors come back through one table (frameworkErrors): NotFound is ErrUnknownTask,
 //     Unavailable ErrUnavailable, InvalidArgument ErrInvalidArgument.
 type FrameworkLauncher struct {
@@ -157,8 +161,11 @@ type ExecutorLossReporter interface {
 // the executor's files are handled without waiting for its heartbeats to time out.
 // Every master of a cluster runs it; only the leader's reports take effect (followers
 // answer NOT_LEADER, which is ignored). An executor the master does not know is logged,
-// as is a report that fails: the heartbeat timeout still catches the loss. Events missed
-// while the server was unreachable are not reported (the timeout covers them too).
+// as is a report that fails: the heartbeat timeout still catches the loss. A stream the
+// server cannot resume (it restarted, or forgot events) goes on from the oldest event
+// it remembers, so that the losses a restarted server reports before the master
+// reconnects are reported too; only events the server no longer has (those of a
+// former process after the stream broke) are missed, and the timeout covers them.
 func (l *FrameworkLauncher) ReportExecutorLosses(ctx context.Context, r ExecutorLossReporter) error {
 	s := &eventStream{l: l}
 	defer s.close()
@@ -168,9 +175,9 @@ func (l *FrameworkLauncher) ReportExecutorLosses(ctx context.Context, r Executor
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			l.log.Warn("framework scheduler events missed; losses in the gap wait for the heartbeat timeout", "err", err)
+			l.log.Warn("framework scheduler events missed; reading on from the oldest event it remembers", "err", err)
 			s.close()
-			s = &eventStream{l: l}
+			s.fromOldest = true
 			continue
 		case ev.GetType() == sluicepb.EventType_EVENT_TYPE_EXECUTOR_LOST:
 			l.reportLoss(ctx, r, ev)
@@ -217,13 +224,21 @@ type eventStream struct {
 	seq    uint64
 	stream sluicepb.FrameworkScheduler_WatchEventsClient
 	cancel context.CancelFunc
+	// fromOldest makes the next open start at the oldest event the server remembers,
+	// in whatever epoch, rather than after seq.
+	fromOldest bool
 }
 
-// open opens a stream at the current position (from now on for a new eventStream) and
-// reads its STREAM_STARTED message.
+// open opens a stream at the current position (from now on for a new eventStream, at
+// the server's oldest remembered event with fromOldest) and reads its STREAM_STARTED
+// message.
 func (s *eventStream) open(ctx context.Context) error {
+	req := &sluicepb.WatchEventsRequest{SinceSeq: s.seq, Epoch: s.epoch}
+	if s.fromOldest {
+		req = &sluicepb.WatchEventsRequest{FromOldest: true}
+	}
 	sctx, cancel := context.WithCancel(ctx)
-	stream, err := s.l.c.WatchEvents(sctx, &sluicepb.WatchEventsRequest{SinceSeq: s.seq, Epoch: s.epoch})
+	stream, err := s.l.c.WatchEvents(sctx, req)
 	var first *sluicepb.SchedulerEvent
 	if err == nil {
 		first, err = stream.Recv()
@@ -235,6 +250,21 @@ func (s *eventStream) open(ctx context.Context) error {
 	if first.GetType() != sluicepb.EventType_EVENT_TYPE_STREAM_STARTED {
 		cancel()
 		return fmt.Errorf("framework scheduler: watch events: stream starts with %v, not STREAM_STARTED", first.GetType())
+	}
+	if s.fromOldest {
+		s.fromOldest = false
+		if first.GetEpoch() == s.epoch && first.GetSeq() <= s.seq {
+			// Same process, events after seq still kept: the replay of those already
+			// read is skipped (next).
+			s.stream, s.cancel = stream, cancel
+			return nil
+		}
+		if first.GetSeq() > 0 {
+			s.l.log.Warn("framework scheduler forgot events before its oldest kept one", "epoch", first.GetEpoch(),
+				"forgotten_through_seq", first.GetSeq())
+		}
+		s.l.log.Info("framework scheduler events replayed from the oldest kept", "epoch", first.GetEpoch(),
+			"previous_epoch", s.epoch, "after_seq", first.GetSeq())
 	}
 	s.epoch, s.seq = first.GetEpoch(), first.GetSeq()
 	s.stream, s.cancel = stream, cancel
@@ -250,6 +280,9 @@ func (s *eventStream) next(ctx context.Context) (*sluicepb.SchedulerEvent, error
 		if s.stream != nil {
 			ev, err := s.stream.Recv()
 			if err == nil {
+				if ev.GetSeq() <= s.seq {
+					continue // replayed from the oldest kept, already read
+				}
 				s.seq = ev.GetSeq()
 				return ev, nil
 			}

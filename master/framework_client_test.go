@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
@@ -365,5 +366,170 @@ func TestFramework_PreferHosts(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"host-big"}, tm.m.preferHosts([]string{"/in/d", "/other"})); diff != "" {
 		t.Fatalf("after the loss of host-small (-want +got):\n%s", diff)
+	}
+}
+
+// chanExecutors is a framework.ExecutorSource whose events the test sends on ch.
+type chanExecutors struct{ ch chan framework.ExecutorEvent }
+
+func (c chanExecutors) Executors(context.Context) ([]framework.ExecutorTask, error) { return nil, nil }
+
+func (c chanExecutors) WatchExecutors(context.Context) (<-chan framework.ExecutorEvent, error) {
+	return c.ch, nil
+}
+
+// lossRecorder is an ExecutorLossReporter that hands the reported IDs to the test.
+type lossRecorder struct{ ids chan string }
+
+func (r lossRecorder) ReportExecutorLost(_ context.Context, id string) error {
+	r.ids <- id
+	return nil
+}
+
+// next returns the next reported ID, failing the test after 20 s without one.
+func (r lossRecorder) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case id := <-r.ids:
+		return id
+	case <-time.After(20 * time.Second):
+		t.Fatal("timed out waiting for an executor loss report")
+		return ""
+	}
+}
+
+// firstRecvSignal wraps a client stream and signals on opened once its first message
+// (WatchEvents' STREAM_STARTED: the stream's position is fixed) has been received.
+type firstRecvSignal struct {
+	grpc.ClientStream
+	once   sync.Once
+	opened chan<- struct{}
+}
+
+func (s *firstRecvSignal) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		s.once.Do(func() {
+			select {
+			case s.opened <- struct{}{}:
+			default:
+			}
+		})
+	}
+	return err
+}
+
+// An EXECUTOR_LOST that a restarted framework scheduler sends before the master has
+// reconnected is still reported: the client reads the new epoch from its oldest kept
+// event. Events already read are not reported twice.
+func TestFrameworkLauncher_ReportsLossAfterServerRestart(t *testing.T) {
+	fake := schedulertest.NewFakeBackend(schedulertest.FakeConfig{})
+	defer fake.Close()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	// start runs a framework scheduler process: a Scheduler and a Server whose executor
+	// events come from the returned channel.
+	start := func() (*framework.Server, chan<- framework.ExecutorEvent) {
+		cfg := scheduler.DefaultConfig()
+		cfg.Backend = fake
+		sched, err := scheduler.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		execs := make(chan framework.ExecutorEvent, 4)
+		srv, err := framework.NewServer(framework.ServerConfig{Scheduler: sched, Executors: chanExecutors{execs}, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { sched.Run(ctx) })
+		wg.Go(func() { srv.Run(ctx) })
+		return srv, execs
+	}
+	// serve serves srv on addr until the returned stop is called.
+	serve := func(srv *framework.Server, addr string) (stop func(), bound string) {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := grpc.NewServer()
+		srv.Register(g)
+		done := make(chan struct{})
+		go func() { defer close(done); g.Serve(lis) }()
+		return func() { g.Stop(); <-done }, lis.Addr().String()
+	}
+	lost := func(id string) framework.ExecutorEvent {
+		return framework.ExecutorEvent{TaskID: scheduler.TaskID(id), State: scheduler.StateLost, Reason: "node lost"}
+	}
+
+	srv1, execs1 := start()
+	stop, addr := serve(srv1, "127.0.0.1:0")
+	opened := make(chan struct{}, 1)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+			streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			cs, err := streamer(ctx, desc, cc, method, opts...)
+			if err != nil {
+				return nil, err
+			}
+			return &firstRecvSignal{ClientStream: cs, opened: opened}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	l := NewFrameworkLauncher(conn, log)
+	rec := lossRecorder{ids: make(chan string, 16)}
+	done := make(chan error, 1)
+	go func() { done <- l.ReportExecutorLosses(ctx, rec) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ReportExecutorLosses: %v", err)
+		}
+	}()
+	select {
+	case <-opened:
+	case <-time.After(20 * time.Second):
+		t.Fatal("timed out waiting for the loss reporter's stream")
+	}
+	execs1 <- lost("exec-1")
+	if id := rec.next(t); id != "exec-1" {
+		t.Fatalf("reported %q, want exec-1", id)
+	}
+
+	// The first process goes away; a restarted one (a new epoch) loses an executor at
+	// once, before it serves the master's address. A probe stream of its own tells
+	// when the loss is kept.
+	stop()
+	srv2, execs2 := start()
+	probeStop, probeAddr := serve(srv2, "127.0.0.1:0")
+	pconn, err := grpc.NewClient(probeAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pconn.Close()
+	probe, err := sluicepb.NewFrameworkSchedulerClient(pconn).WatchEvents(callCtx(t), &sluicepb.WatchEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := probe.Recv(); err != nil || ev.GetType() != sluicepb.EventType_EVENT_TYPE_STREAM_STARTED {
+		t.Fatalf("probe stream start %v, %v", ev, err)
+	}
+	execs2 <- lost("exec-2")
+	if ev, err := probe.Recv(); err != nil || ev.GetType() != sluicepb.EventType_EVENT_TYPE_EXECUTOR_LOST || ev.GetTaskId() != "exec-2" {
+		t.Fatalf("probe event %v, %v; want EXECUTOR_LOST of exec-2", ev, err)
+	}
+	probeStop()
+	stop, _ = serve(srv2, addr)
+	defer stop()
+	if id := rec.next(t); id != "exec-2" {
+		t.Fatalf("reported %q after the restart, want exec-2", id)
+	}
+	execs2 <- lost("exec-3")
+	if id := rec.next(t); id != "exec-3" {
+		t.Fatalf("reported %q, want exec-3 (once each)", id)
 	}
 }

@@ -43,6 +43,14 @@ import (
 //     ready: one whose launch the former leader started but never confirmed may thus run
 //     twice, which deterministic jobs allow (a FrameworkScheduler is idempotent on the
 //     job and attempt). Without a launcher every job not ended is FAILED.
+//   - When the launcher's event stream ends (a FrameworkScheduler that restarted or
+//     forgot events), the runner subscribes again (after 1 s, then backing off to 5 s
+//     while that fails; launches go on meanwhile) and reconciles again: every RUNNING
+//     job, those launched by this runner included, is asked for (JobStatus), since its
+//     end may have fallen in the gap. A task the launcher no longer knows (the framework
+//     scheduler restarted without it) is a lost run: the job is FAILED with "task lost",
+//     which lets a recompute try again and `sluice job wait` return. A task whose state
+//     cannot be read is asked for again every second until it can.
 //   - KILLED is final: a kill racing a launch wins, and the launched task is killed.
 
 // maxLogTail bounds the log tail journaled with the end of a run that failed;
@@ -68,10 +76,11 @@ type jobRunner struct {
 	// nextJobID hands out job IDs for SubmitJob; seeded from the View at leadership.
 	nextJobID atomic.Uint64
 
-	// tasks maps the task IDs of live runs to their job and run, and waiting the
-	// PENDING jobs waiting for their input jobs to their launch priority; run's
-	// goroutine only.
+	// tasks maps the task IDs of live runs to their job and run, unsure those of them
+	// whose state the last reconcile could not read, and waiting the PENDING jobs
+	// waiting for their input jobs to their launch priority; run's goroutine only.
 	tasks   map[string]taskRef
+	unsure  map[string]taskRef
 	waiting map[uint64]int
 }
 
@@ -98,7 +107,7 @@ type launchReply struct {
 func newJobRunner(m *Master) *jobRunner {
 	r := &jobRunner{m: m, l: m.cfg.Jobs, log: m.log,
 		reqs: make(chan launchRequest), done: make(chan struct{}), tasks: make(map[string]taskRef),
-		waiting: make(map[uint64]int)}
+		unsure: make(map[string]taskRef), waiting: make(map[uint64]int)}
 	r.nextJobID.Store(max(m.st.View().NextJobID(), state.FirstJobID))
 	return r
 }
@@ -116,12 +125,13 @@ func (m *Master) runJobs(ctx context.Context) {
 	if events == nil {
 		return
 	}
-	r.reconcile(ctx)
+	r.reconcile(ctx, true)
 	m.jobRunner.Store(r)
 	defer m.jobRunner.CompareAndSwap(r, nil)
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	retryIn := resubscribeDelay
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	r.startReady(ctx)
@@ -130,27 +140,50 @@ func (m *Master) runJobs(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if events != nil {
+				r.recheck(ctx)
+			}
 			r.startReady(ctx)
 		case req := <-r.reqs:
 			j, err := r.start(ctx, req)
 			req.reply <- launchReply{job: j, err: err}
 		case ev, ok := <-events:
 			if !ok {
-				// The launcher stopped; try again later (events of the gap are lost, the
-				// reconcile after the new subscription makes up for them).
-				events = nil
-				retry.Reset(time.Second)
+				// The stream ended; subscribe again later. Events of the gap are lost:
+				// the reconcile after the new subscription makes up for them.
+				r.log.Warn("job events stream ended; subscribing again", "retry_in", resubscribeDelay)
+				events, retryIn = nil, resubscribeDelay
+				retry.Reset(retryIn)
 				continue
 			}
 			r.handle(ctx, ev)
 			r.startReady(ctx)
 		case <-retry.C:
-			if events = r.subscribe(ctx); events != nil {
-				r.reconcile(ctx)
+			// One attempt per timer, so that launches and kills go on while it fails.
+			ch, err := r.l.JobEvents(ctx)
+			if err != nil {
+				retryIn = min(2*retryIn, maxResubscribeDelay)
+				r.log.Warn("cannot watch job events, retrying", "err", err, "retry_in", retryIn)
+				retry.Reset(retryIn)
+				continue
 			}
+			events = ch
+			r.reconcile(ctx, false)
+			r.startReady(ctx)
 		}
 	}
 }
+
+// resubscribeDelay is how long the runner waits before subscribing again to a launcher
+// whose event stream ended; maxResubscribeDelay bounds the pause between failed tries.
+const (
+	resubscribeDelay    = time.Second
+	maxResubscribeDelay = 5 * time.Second
+)
+
+// statusTimeout bounds one JobStatus call of a reconcile, so that a framework scheduler
+// that does not answer cannot hold up every other run.
+const statusTimeout = 10 * time.Second
 
 // subscribe opens the launcher's event stream, retrying until ctx ends (nil then).
 func (r *jobRunner) subscribe(ctx context.Context) <-chan JobEvent {
@@ -300,6 +333,7 @@ func (r *jobRunner) handle(ctx context.Context, ev JobEvent) {
 		return
 	}
 	delete(r.tasks, ev.TaskID)
+	delete(r.unsure, ev.TaskID)
 	r.finish(ctx, ref, ev)
 }
 
@@ -385,37 +419,79 @@ func outputsProblem(v *state.View, j state.Job) string {
 	return strings.Join(probs, "; ")
 }
 
-// reconcile brings the records of live runs in line with the launcher (see above).
-func (r *jobRunner) reconcile(ctx context.Context) {
+// reconcile brings the records of live runs in line with the launcher (see above),
+// after a subscription to its events: every RUNNING job's task is asked for, whether
+// or not this runner launched it. first tells the subscription made on gaining
+// leadership (a task unknown then is one of a master that restarted) from the later
+// ones (a task unknown then was lost by a framework scheduler that restarted).
+func (r *jobRunner) reconcile(ctx context.Context, first bool) {
+	live := make(map[string]bool)
 	for j := range r.m.st.View().Jobs() {
 		if ctx.Err() != nil {
 			return
 		}
 		switch {
 		case j.State == lineage.StatePending:
-			r.waiting[j.ID] = j.Priority
+			if _, ok := r.waiting[j.ID]; !ok {
+				r.waiting[j.ID] = j.Priority
+			}
 		case j.State == lineage.StateRunning && j.TaskID == "":
 			r.journalEnd(ctx, j.ID, j.Attempts, failedEntry("master restarted before the launch was confirmed"))
 		case j.State == lineage.StateRunning:
-			if _, ok := r.tasks[j.TaskID]; ok {
-				continue
-			}
-			ref := taskRef{jobID: j.ID, attempt: j.Attempts}
-			ev, err := r.l.JobStatus(ctx, j.TaskID)
-			switch {
-			case errors.Is(err, ErrUnknownTask):
-				r.journalEnd(ctx, j.ID, j.Attempts, failedEntry("master restarted; the framework scheduler does not know task "+j.TaskID))
-			case err != nil:
-				// Keep waiting for its events; the next reconcile asks again.
-				r.log.Warn("cannot ask for job task", "job_id", j.ID, "task_id", j.TaskID, "err", err)
-				r.tasks[j.TaskID] = ref
-			case ev.State.Terminal():
-				ev.TaskID = j.TaskID
-				r.finish(ctx, ref, ev)
-			default:
-				r.tasks[j.TaskID] = ref
-			}
+			live[j.TaskID] = true
+			r.checkTask(ctx, j.TaskID, taskRef{jobID: j.ID, attempt: j.Attempts}, first)
 		}
+	}
+	// Runs that ended or were replaced outside the events (killed, recomputed) are
+	// no longer live.
+	for id := range r.tasks {
+		if !live[id] {
+			delete(r.tasks, id)
+			delete(r.unsure, id)
+		}
+	}
+}
+
+// recheck asks again for the tasks whose state the last reconcile could not read.
+func (r *jobRunner) recheck(ctx context.Context) {
+	for _, id := range slices.Sorted(maps.Keys(r.unsure)) {
+		if ctx.Err() != nil {
+			return
+		}
+		r.checkTask(ctx, id, r.unsure[id], false)
+	}
+}
+
+// checkTask asks the launcher for the state of run ref's task id and applies it: an
+// end is journaled, a live task is followed through the events (r.tasks), a task whose
+// state cannot be read is followed and asked for again (r.unsure), and a task the
+// launcher does not know is FAILED (see reconcile for masterRestarted).
+func (r *jobRunner) checkTask(ctx context.Context, id string, ref taskRef, masterRestarted bool) {
+	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	ev, err := r.l.JobStatus(sctx, id)
+	cancel()
+	delete(r.unsure, id)
+	switch {
+	case errors.Is(err, ErrUnknownTask) && masterRestarted:
+		delete(r.tasks, id)
+		r.journalEnd(ctx, ref.jobID, ref.attempt, failedEntry("master restarted; the framework scheduler does not know task "+id))
+	case errors.Is(err, ErrUnknownTask):
+		delete(r.tasks, id)
+		r.finish(ctx, ref, JobEvent{TaskID: id, State: TaskLost, ExitCode: -1,
+			Message: "the framework scheduler no longer knows task " + id + " (it restarted)"})
+	case err != nil:
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("cannot ask for job task; asking again", "job_id", ref.jobID, "task_id", id, "err", err)
+		r.tasks[id] = ref
+		r.unsure[id] = ref
+	case ev.State.Terminal():
+		delete(r.tasks, id)
+		ev.TaskID = id
+		r.finish(ctx, ref, ev)
+	default:
+		r.tasks[id] = ref
 	}
 }
 
