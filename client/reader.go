@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"sync"
 
@@ -291,10 +292,22 @@ func (r *FileReader) blockAt(off int64) (*sluicepb.FileBlockInfo, error) {
 		b := r.blocks[i]
 		return b.GetOffset()+b.GetBlock().GetLength() > off
 	})
-	if i == len(r.blocks) || r.blocks[i].GetOffset() > off {
-		return nil, fmt.Errorf("read %s at %d: no block covers the offset: %w", r.path, off, ErrInternal)
+	if i < len(r.blocks) && r.blocks[i].GetOffset() <= off {
+		return r.blocks[i], nil
 	}
-	return r.blocks[i], nil
+	// The block list may lack blocks while a recompute rebuilds the file (the master
+	// reset it and the rerun has not committed them yet): the block is the one the
+	// file's block size puts there, without a copy for now (tryBlock waits for one).
+	if bs := r.info.BlockSize; bs > 0 && off < r.info.Length {
+		idx := off / bs
+		if id, err := sluicepb.MakeBlockID(r.info.FileID, uint32(idx)); err == nil && idx <= math.MaxUint32 {
+			return &sluicepb.FileBlockInfo{
+				Block:  &sluicepb.BlockInfo{BlockId: id, Length: min(bs, r.info.Length-idx*bs)},
+				Offset: idx * bs,
+			}, nil
+		}
+	}
+	return nil, fmt.Errorf("read %s at %d: no block covers the offset: %w", r.path, off, ErrInternal)
 }
 
 // block returns the current information about block id.

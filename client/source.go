@@ -145,7 +145,9 @@ func (r *FileReader) markBad(src source, unreachable bool) {
 func (r *FileReader) nextSource(id uint64, tried map[sourceKey]bool) (source, bool, error) {
 	b := r.block(id)
 	if b == nil {
-		return source{}, false, fmt.Errorf("read %s: block %d vanished from the file: %w", r.path, id, ErrNotFound)
+		// A complete file's blocks never change; one missing from the list is being
+		// rebuilt by a recompute (see blockAt): no source yet, tryBlock waits for one.
+		return source{}, false, nil
 	}
 	usable := func(s source) bool {
 		r.bmu.Lock()
