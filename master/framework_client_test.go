@@ -233,18 +233,7 @@ func TestFrameworkLauncher_ResumesAfterBrokenStream(t *testing.T) {
 	wg.Go(func() { sched.Run(ctx) })
 	wg.Go(func() { srv.Run(ctx) })
 
-	// serve serves srv on addr until the returned stop is called.
-	serve := func(srv *framework.Server, addr string) (stop func(), bound string) {
-		lis, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := grpc.NewServer()
-		srv.Register(g)
-		done := make(chan struct{})
-		go func() { defer close(done); g.Serve(lis) }()
-		return func() { g.Stop(); <-done }, lis.Addr().String()
-	}
+	serve := func(srv *framework.Server, addr string) (func(), string) { return serveOn(t, srv, addr) }
 	stop, addr := serve(srv, "127.0.0.1:0")
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -448,18 +437,7 @@ func TestFrameworkLauncher_ReportsLossAfterServerRestart(t *testing.T) {
 		wg.Go(func() { srv.Run(ctx) })
 		return srv, execs
 	}
-	// serve serves srv on addr until the returned stop is called.
-	serve := func(srv *framework.Server, addr string) (stop func(), bound string) {
-		lis, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := grpc.NewServer()
-		srv.Register(g)
-		done := make(chan struct{})
-		go func() { defer close(done); g.Serve(lis) }()
-		return func() { g.Stop(); <-done }, lis.Addr().String()
-	}
+	serve := func(srv *framework.Server, addr string) (func(), string) { return serveOn(t, srv, addr) }
 	lost := func(id string) framework.ExecutorEvent {
 		return framework.ExecutorEvent{TaskID: scheduler.TaskID(id), State: scheduler.StateLost, Reason: "node lost"}
 	}
@@ -532,4 +510,19 @@ func TestFrameworkLauncher_ReportsLossAfterServerRestart(t *testing.T) {
 	if id := rec.next(t); id != "exec-3" {
 		t.Fatalf("reported %q, want exec-3 (once each)", id)
 	}
+}
+
+// serveOn serves srv on addr (host:0 for a free port) until the returned stop is
+// called, and returns the bound address.
+func serveOn(t *testing.T, srv *framework.Server, addr string) (stop func(), bound string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	done := make(chan struct{})
+	go func() { defer close(done); g.Serve(lis) }()
+	return func() { g.Stop(); <-done }, lis.Addr().String()
 }
