@@ -379,8 +379,8 @@ func TestMesos_Framework(t *testing.T) {
 		t.Errorf("/pipeline/top after the framework restart differs")
 	}
 
-	// The master follows the restarted framework service's events (losses before that
-	// wait for the heartbeat timeout).
+	// The master follows the restarted framework service's events (it reads on from the
+	// oldest event the new service remembers, so no loss report is missed).
 	eventually(t, waitLong, "master follows the restarted framework's events", func() error {
 		if strings.Count(mc.masterLog(), resubscribedLine) <= resubscribed {
 			return fmt.Errorf("master log has no new %q line", resubscribedLine)
@@ -426,8 +426,6 @@ func TestMesos_Framework(t *testing.T) {
 	}
 
 	// The master found the restarted framework service: a job runs as a Mesos task.
-	// (It is submitted only now: a job launched while the master's event stream is
-	// being re-established right after the restart may never be seen ending.)
 	job := strings.TrimSpace(mustRun(t, dir, mc.env, "job", "submit", "--name", "after-restart", "--output", "/after-restart",
 		"--", buildLineageJob(t), "--size", "4096", "--seed", "7"))
 	mustRun(t, dir, mc.env, "job", "wait", "--timeout", "100s", job)
