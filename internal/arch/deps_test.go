@@ -36,11 +36,12 @@ var rules = []struct {
 	{"executor/...", []string{"blocks", "ufs", "api/..."}},
 	{"client/...", []string{"api/..."}},
 	{"examples/...", []string{"client", "api/..."}},
-	// Test harnesses may wire anything but the command.
-	{"internal/...", nil},
-	{"internal/testcluster/...", []string{"api/...", "blocks/...", "ufs/...", "lineage", "recompute", "scheduler/...", "master/...", "executor/...", "client/...", "internal/miniotest"}},
+	// Test harnesses may wire anything but the command. Internal packages stay apart
+	// (sameArea), but all may share toolbin, the lookup of scripts/tools.sh's binaries.
+	{"internal/...", []string{"internal/toolbin"}},
+	{"internal/testcluster/...", []string{"api/...", "blocks/...", "ufs/...", "lineage", "recompute", "scheduler/...", "master/...", "executor/...", "client/...", "internal/miniotest", "internal/toolbin"}},
 	// The measurements of `sluice bench` drive a cluster through the client SDK.
-	{"internal/bench/...", []string{"api/...", "client/...", "ufs/..."}},
+	{"internal/bench/...", []string{"api/...", "client/...", "ufs/...", "internal/toolbin"}},
 	{"cmd/...", []string{"..."}},
 }
 
@@ -117,6 +118,9 @@ func TestRule_MostSpecificWins(t *testing.T) {
 		{"internal/testcluster", "master", true},
 		{"internal/arch", "master", false},
 		{"internal/testcluster", "internal/miniotest", true},
+		{"internal/miniotest", "internal/toolbin", true},
+		{"internal/nomadtest", "internal/miniotest", false},
+		{"internal/toolbin", "internal/miniotest", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg+"->"+tt.dep, func(t *testing.T) {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/sluicedata/sluice/internal/toolbin"
 )
 
 // Version is the MinIO version scripts/tools.sh builds; it names the cache folder.
@@ -205,42 +207,7 @@ func (s *Server) NewBucket(t testing.TB) string {
 // findBinary looks for MinIO in $SLUICE_MINIO_BIN, the cache folder of scripts/tools.sh
 // and $PATH, in that order.
 func findBinary() (string, error) {
-	if p := os.Getenv("SLUICE_MINIO_BIN"); p != "" {
-		if isExecutable(p) {
-			return p, nil
-		}
-		return "", fmt.Errorf("SLUICE_MINIO_BIN=%s is not an executable file", p)
-	}
-	if dir, ok := cacheDir(); ok {
-		p := filepath.Join(dir, "minio-"+Version, "bin", "minio")
-		if isExecutable(p) {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("minio")
-	if err != nil {
-		return "", fmt.Errorf("not in the cache folder of scripts/tools.sh nor on PATH: %w", err)
-	}
-	return p, nil
-}
-
-// cacheDir mirrors SLUICE_CACHE in scripts/tools.sh.
-func cacheDir() (string, bool) {
-	if d := os.Getenv("SLUICE_CACHE"); d != "" {
-		return d, true
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "sluice"), true
-	}
-	if h := os.Getenv("HOME"); h != "" {
-		return filepath.Join(h, ".cache", "sluice"), true
-	}
-	return "", false
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	return toolbin.Find("SLUICE_MINIO_BIN", "minio", Version)
 }
 
 // environWithoutMinIO is the test's environment minus MINIO_* variables, so that a

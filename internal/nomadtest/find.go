@@ -4,50 +4,16 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluicedata/sluice/internal/toolbin"
 )
 
 // findBinary looks for Nomad in $SLUICE_NOMAD_BIN, the cache folder of scripts/tools.sh
 // and $PATH, in that order.
 func findBinary() (string, error) {
-	if p := os.Getenv("SLUICE_NOMAD_BIN"); p != "" {
-		if isExecutable(p) {
-			return p, nil
-		}
-		return "", fmt.Errorf("SLUICE_NOMAD_BIN=%s is not an executable file", p)
-	}
-	if dir, ok := cacheDir(); ok {
-		p := filepath.Join(dir, "nomad-"+Version, "bin", "nomad")
-		if isExecutable(p) {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("nomad")
-	if err != nil {
-		return "", fmt.Errorf("not in the cache folder of scripts/tools.sh nor on PATH: %w", err)
-	}
-	return p, nil
-}
-
-// cacheDir mirrors SLUICE_CACHE in scripts/tools.sh.
-func cacheDir() (string, bool) {
-	if d := os.Getenv("SLUICE_CACHE"); d != "" {
-		return d, true
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "sluice"), true
-	}
-	if h := os.Getenv("HOME"); h != "" {
-		return filepath.Join(h, ".cache", "sluice"), true
-	}
-	return "", false
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	return toolbin.Find("SLUICE_NOMAD_BIN", "nomad", Version)
 }
 
 // findConfig walks up from the working directory to the module root and returns the
