@@ -2,11 +2,8 @@ package mesos
 
 import (
 	"context"
-	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,53 +48,39 @@ func ConfigFromSettings(opts scheduler.BackendOptions) (Config, error) {
 	if opts.DataDir != "" {
 		cfg.FrameworkIDFile = filepath.Join(opts.DataDir, "mesos", "framework-id")
 	}
-	for _, k := range slices.Sorted(maps.Keys(opts.Settings)) {
-		v := opts.Settings[k]
-		bad := func(err error) error {
-			return fmt.Errorf("setting %s=%q: %v: %w", k, v, err, ErrInvalidConfig)
-		}
-		var err error
-		switch k {
-		case SettingMaster:
-			cfg.Master = v
-		case SettingRole:
-			cfg.Role = v
-		case SettingPrincipal:
-			cfg.Principal = v
-		case SettingSecretFile:
-			var b []byte
-			if b, err = os.ReadFile(v); err == nil {
-				cfg.Secret = strings.TrimRight(string(b), "\r\n")
+	err := scheduler.ApplySettings(opts.Settings, map[string]func(string) error{
+		SettingMaster:    scheduler.SetString(&cfg.Master),
+		SettingRole:      scheduler.SetString(&cfg.Role),
+		SettingPrincipal: scheduler.SetString(&cfg.Principal),
+		SettingSecretFile: func(v string) error {
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return err
 			}
-		case SettingFailoverTimeout:
-			cfg.FailoverTimeout, err = time.ParseDuration(v)
-		case SettingFrameworkName:
-			cfg.FrameworkName = v
-		case SettingUser:
-			cfg.User = v
-		case SettingHostname:
-			cfg.Hostname = v
-		case SettingFrameworkIDFile:
-			cfg.FrameworkIDFile = v
-		case SettingExecutorCPU:
-			cfg.Executor.CPU, err = strconv.ParseFloat(v, 64)
-		case SettingExecutorMem:
-			cfg.Executor.MemMB, err = strconv.ParseInt(v, 10, 64)
-		case SettingRefuse:
-			cfg.RefuseSeconds, err = time.ParseDuration(v)
-		case SettingLocalityWait:
-			cfg.LocalityWait, err = time.ParseDuration(v)
-		case SettingReconcileInterval:
-			cfg.ReconcileInterval, err = time.ParseDuration(v)
-		default:
-			return Config{}, fmt.Errorf("unknown setting %q: %w", k, ErrInvalidConfig)
-		}
-		if err != nil {
-			return Config{}, bad(err)
-		}
+			cfg.Secret = strings.TrimRight(string(b), "\r\n")
+			return nil
+		},
+		SettingFailoverTimeout:   scheduler.SetParsed(&cfg.FailoverTimeout, time.ParseDuration),
+		SettingFrameworkName:     scheduler.SetString(&cfg.FrameworkName),
+		SettingUser:              scheduler.SetString(&cfg.User),
+		SettingHostname:          scheduler.SetString(&cfg.Hostname),
+		SettingFrameworkIDFile:   scheduler.SetString(&cfg.FrameworkIDFile),
+		SettingExecutorCPU:       scheduler.SetParsed(&cfg.Executor.CPU, parseFloat),
+		SettingExecutorMem:       scheduler.SetParsed(&cfg.Executor.MemMB, parseInt),
+		SettingRefuse:            scheduler.SetParsed(&cfg.RefuseSeconds, time.ParseDuration),
+		SettingLocalityWait:      scheduler.SetParsed(&cfg.LocalityWait, time.ParseDuration),
+		SettingReconcileInterval: scheduler.SetParsed(&cfg.ReconcileInterval, time.ParseDuration),
+	}, ErrInvalidConfig)
+	if err != nil {
+		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
 }
+
+// parseFloat and parseInt fit strconv to scheduler.SetParsed.
+func parseFloat(v string) (float64, error) { return strconv.ParseFloat(v, 64) }
+
+func parseInt(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }

@@ -2,9 +2,6 @@ package nomad
 
 import (
 	"context"
-	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,54 +31,31 @@ const (
 // or a bad value wraps ErrInvalidConfig.
 func ConfigFromSettings(base Config, settings map[string]string) (Config, error) {
 	cfg := base
-	for _, k := range slices.Sorted(maps.Keys(settings)) {
-		v := settings[k]
-		bad := func(err error) error {
-			return fmt.Errorf("setting %s=%q: %v: %w", k, v, err, ErrInvalidConfig)
-		}
-		switch k {
-		case SettingAddress:
-			cfg.Address = v
-		case SettingToken:
-			cfg.Token = v
-		case SettingRegion:
-			cfg.Region = v
-		case SettingNamespace:
-			cfg.Namespace = v
-		case SettingDatacenters:
+	err := scheduler.ApplySettings(settings, map[string]func(string) error{
+		SettingAddress:   scheduler.SetString(&cfg.Address),
+		SettingToken:     scheduler.SetString(&cfg.Token),
+		SettingRegion:    scheduler.SetString(&cfg.Region),
+		SettingNamespace: scheduler.SetString(&cfg.Namespace),
+		SettingDatacenters: func(v string) error {
 			cfg.Datacenters = nil
 			for _, dc := range strings.Split(v, ",") {
 				if dc = strings.TrimSpace(dc); dc != "" {
 					cfg.Datacenters = append(cfg.Datacenters, dc)
 				}
 			}
-		case SettingCACert:
-			cfg.CACert = v
-		case SettingClientCert:
-			cfg.ClientCert = v
-		case SettingClientKey:
-			cfg.ClientKey = v
-		case SettingTLSServerName:
-			cfg.TLSServerName = v
-		case SettingTLSSkipVerify:
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return Config{}, bad(err)
-			}
-			cfg.TLSSkipVerify = b
-		case SettingJobPrefix:
-			cfg.JobPrefix = v
-		case SettingDriver:
-			cfg.Driver = v
-		case SettingKillTimeout:
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return Config{}, bad(err)
-			}
-			cfg.KillTimeout = d
-		default:
-			return Config{}, fmt.Errorf("unknown setting %q: %w", k, ErrInvalidConfig)
-		}
+			return nil
+		},
+		SettingCACert:        scheduler.SetString(&cfg.CACert),
+		SettingClientCert:    scheduler.SetString(&cfg.ClientCert),
+		SettingClientKey:     scheduler.SetString(&cfg.ClientKey),
+		SettingTLSServerName: scheduler.SetString(&cfg.TLSServerName),
+		SettingTLSSkipVerify: scheduler.SetParsed(&cfg.TLSSkipVerify, strconv.ParseBool),
+		SettingJobPrefix:     scheduler.SetString(&cfg.JobPrefix),
+		SettingDriver:        scheduler.SetString(&cfg.Driver),
+		SettingKillTimeout:   scheduler.SetParsed(&cfg.KillTimeout, time.ParseDuration),
+	}, ErrInvalidConfig)
+	if err != nil {
+		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
