@@ -1,11 +1,8 @@
 package nomad
 
 import (
-	"context"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/sluicedata/sluice/scheduler"
 	"github.com/sluicedata/sluice/scheduler/schedulertest"
@@ -18,27 +15,11 @@ import (
 func TestScheduler_OnNomad(t *testing.T) {
 	b := newTestBackend(t)
 	dir := t.TempDir()
-	var mu sync.Mutex
-	var losses []scheduler.TaskEvent
 	cfg := scheduler.DefaultConfig()
 	cfg.Backend = b
 	cfg.Executors = 1
-	cfg.ExecutorTask = func(i int) scheduler.Task {
-		return scheduler.Task{Command: []string{"/bin/sh", "-c", `sleep 600 & : > "$0/$SLUICE_TASK_ID"; wait`, dir}}
-	}
-	cfg.OnLoss = func(ctx context.Context, ev scheduler.TaskEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		losses = append(losses, ev)
-	}
-	s, err := scheduler.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	cfg.ExecutorTask = schedulertest.ReadyExecutor(dir)
+	s := schedulertest.StartScheduler(t, cfg)
 
 	schedulertest.Eventually(t, "a running executor", func() bool { return s.Executors()[0].State == scheduler.StateRunning })
 	victim := s.Executors()[0].TaskID
@@ -48,11 +29,9 @@ func TestScheduler_OnNomad(t *testing.T) {
 		st := s.Executors()[0]
 		return st.State == scheduler.StateRunning && st.TaskID != victim && st.Restarts == 1
 	})
-	mu.Lock()
-	if len(losses) != 1 || losses[0].TaskID != victim || losses[0].State != scheduler.StateFailed {
+	if losses := s.Losses(); len(losses) != 1 || losses[0].TaskID != victim || losses[0].State != scheduler.StateFailed {
 		t.Errorf("losses %+v, want one failure of %s", losses, victim)
 	}
-	mu.Unlock()
 	// The lost executor's job is stopped, so that Nomad does not run it again.
 	schedulertest.Eventually(t, "the lost executor's job to be stopped", func() bool {
 		job, _, err := b.API().Jobs().Info(string(victim), nil)
@@ -73,15 +52,7 @@ func TestScheduler_OnNomad(t *testing.T) {
 
 	last := s.Executors()[0].TaskID
 	schedulertest.WaitFile(t, filepath.Join(dir, string(last)))
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(schedulertest.WaitTimeout):
-		t.Fatal("Run did not return after cancel")
-	}
+	s.Stop(t)
 	if st := s.Executors()[0]; st.State != scheduler.StateKilled {
 		t.Errorf("executor after Run: %+v", st)
 	}

@@ -1,11 +1,8 @@
 package local
 
 import (
-	"context"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/sluicedata/sluice/scheduler"
 	"github.com/sluicedata/sluice/scheduler/schedulertest"
@@ -17,28 +14,11 @@ import (
 func TestScheduler_OnLocalProcesses(t *testing.T) {
 	b := newBackend(t)
 	dir := t.TempDir()
-	var mu sync.Mutex
-	var losses []scheduler.TaskEvent
 	cfg := scheduler.DefaultConfig()
 	cfg.Backend = b
 	cfg.Executors = 2
-	cfg.ExecutorTask = func(i int) scheduler.Task {
-		// Each executor marks itself ready in a file named after its task ID.
-		return scheduler.Task{Command: []string{"/bin/sh", "-c", `sleep 600 & : > "$0/$SLUICE_TASK_ID"; wait`, dir}}
-	}
-	cfg.OnLoss = func(ctx context.Context, ev scheduler.TaskEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		losses = append(losses, ev)
-	}
-	s, err := scheduler.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	cfg.ExecutorTask = schedulertest.ReadyExecutor(dir)
+	s := schedulertest.StartScheduler(t, cfg)
 
 	running := func() []scheduler.ExecutorStatus {
 		var out []scheduler.ExecutorStatus
@@ -58,11 +38,9 @@ func TestScheduler_OnLocalProcesses(t *testing.T) {
 		st := s.Executors()[0]
 		return st.State == scheduler.StateRunning && st.TaskID != victim.TaskID && st.Restarts == 1
 	})
-	mu.Lock()
-	if len(losses) != 1 || losses[0].TaskID != victim.TaskID || losses[0].State != scheduler.StateFailed {
+	if losses := s.Losses(); len(losses) != 1 || losses[0].TaskID != victim.TaskID || losses[0].State != scheduler.StateFailed {
 		t.Errorf("losses %+v, want one failure of %s", losses, victim.TaskID)
 	}
-	mu.Unlock()
 
 	events := schedulertest.NewEvents(s.Subscribe(t.Context()))
 	job, err := s.LaunchJob(t.Context(), scheduler.Task{Name: "job", Command: []string{"/bin/sh", "-c", "exit 4"}})
@@ -81,15 +59,7 @@ func TestScheduler_OnLocalProcesses(t *testing.T) {
 	}
 
 	last := s.Executors()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(schedulertest.WaitTimeout):
-		t.Fatal("Run did not return after cancel")
-	}
+	s.Stop(t)
 	alive := schedulertest.ShellCommands().Alive
 	for i, st := range s.Executors() {
 		if st.State != scheduler.StateKilled {
@@ -98,7 +68,7 @@ func TestScheduler_OnLocalProcesses(t *testing.T) {
 		id := last[i].TaskID
 		schedulertest.Eventually(t, "no process of "+string(id), func() bool { return !alive(t, b, id) })
 	}
-	if n := len(losses); n != 1 {
+	if n := len(s.Losses()); n != 1 {
 		t.Errorf("%d losses after shutdown, want still 1", n)
 	}
 }

@@ -11,4 +11,8 @@
 // FakeBackend records launches and kills and lets a test emit any event, to test the
 // Scheduler's reconcile logic (relaunch, backoff, OnLoss, jobs) without processes, in
 // the manner of nomad's scheduler Harness. It works inside testing/synctest bubbles.
+//
+// StartScheduler runs a Scheduler in the background of a test and records its loss
+// reports; with ReadyExecutor as its executor task, a test on a real backend can wait
+// for each executor's ready file, kill it from outside and watch the relaunch.
 package schedulertest
