@@ -174,6 +174,16 @@ func (m *Master) Close() error {
 	return err
 }
 
+// JournalLogWrites returns the journal's log writes since Run opened it and the entries
+// they stored (sluice_master_journal_log_* in /metrics): entries per write measures
+// group commit. Both are 0 before Run.
+func (m *Master) JournalLogWrites() (writes, entries uint64) {
+	if !m.serving.Load() {
+		return 0, 0
+	}
+	return m.j.LogWrites()
+}
+
 // IsLeader reports whether this master leads and is ready to serve.
 func (m *Master) IsLeader() bool { return m.ready.Load() }
 

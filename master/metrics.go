@@ -101,6 +101,20 @@ func newMetrics(m *Master, reg *prometheus.Registry) (*metrics, error) {
 			return 0
 		}),
 	}
+	logWrites := func(entries bool) func() float64 {
+		return func() float64 {
+			w, e := m.JournalLogWrites()
+			if entries {
+				return float64(e)
+			}
+			return float64(w)
+		}
+	}
+	cols = append(cols,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "master", Name: "journal_log_writes_total",
+			Help: "Raft log writes (each one synced bbolt transaction) since the journal opened."}, logWrites(false)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "master", Name: "journal_log_entries_written_total",
+			Help: "Journal entries those writes stored; entries per write measures group commit."}, logWrites(true)))
 	cols = append(cols, m.recomputeCollectors()...)
 	for _, s := range []string{"Leader", "Follower", "Candidate", "Shutdown"} {
 		cols = append(cols, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "master",

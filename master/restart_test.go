@@ -98,7 +98,8 @@ func TestMaster_HTTP(t *testing.T) {
 	}{
 		{"/healthz", 200, []string{"ok leader"}},
 		{"/metrics", 200, []string{"sluice_master_files 2", "sluice_master_executors_live 1", "sluice_master_persist_queue_length",
-			"sluice_master_raft_state{state=\"Leader\"} 1", "sluice_master_rpcs_total", "sluice_master_files_lost 0"}},
+			"sluice_master_raft_state{state=\"Leader\"} 1", "sluice_master_rpcs_total", "sluice_master_files_lost 0",
+			"sluice_master_journal_log_writes_total", "sluice_master_journal_log_entries_written_total"}},
 		{"/", 200, []string{"Live executors", "Persisted", "Persist queue", "m0"}},
 		{"/executors", 200, []string{"127.0.0.1:7001", "4242", "exec-task-1", "MEM"}},
 		{"/browse?path=/web", 200, []string{"&lt;b&gt;file", "NOT_PERSISTED", "PERSISTED", "100%"}},

@@ -176,6 +176,8 @@ func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name str
 	var masterCPU, stubCPU time.Duration
 	rounds := 0
 	index0 := m.appliedIndex(b)
+	leader := m.c.Master(m.c.WaitForLeader())
+	writes0, entries0 := leader.JournalLogWrites()
 	for b.Loop() {
 		rt, err := m.metaRound(b.Context(), perClient, op(m.creates), rounds%2 == 1)
 		m.creates++
@@ -190,6 +192,10 @@ func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name str
 	master, stub := p.Total()
 	ops := float64(rounds * perClient * len(m.clients))
 	b.ReportMetric(float64(m.appliedIndex(b)-index0)/ops, "journal-entries/op")
+	if writes, entries := leader.JournalLogWrites(); writes > writes0 {
+		// Group commit: how many entries shared each synced log write.
+		b.ReportMetric(float64(entries-entries0)/float64(writes-writes0), "entries/log-write")
+	}
 	// CPU per operation does not depend on how much of the machine other processes take:
 	// 2 cores divided by it bounds the ops/s this process could reach here.
 	b.ReportMetric(float64(masterCPU.Microseconds())/ops, "cpu-µs/op")

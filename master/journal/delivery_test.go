@@ -97,6 +97,10 @@ func TestJournal_CloseDuringApplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+	// Every acknowledged entry went through a counted log write.
+	if writes, entries := j.LogWrites(); writes == 0 || writes > entries || entries < uint64(len(acked)) {
+		t.Errorf("LogWrites() = %d writes, %d entries; %d entries acknowledged", writes, entries, len(acked))
+	}
 	trans.Close()
 
 	_, trans2 := raft.NewInmemTransport("node1")

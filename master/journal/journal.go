@@ -59,6 +59,7 @@ type Journal struct {
 	raft      *raft.Raft
 	fsm       *fsm
 	logs      *raftboltdb.BoltStore
+	counted   *countingStore // logs as Raft's log store, counting writes
 	transport raft.Transport
 	ownsTrans bool // the Journal created transport and closes it
 	logger    *slog.Logger
@@ -118,7 +119,8 @@ func Open(cfg Config, st *state.State) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: open log store: %w", err)
 	}
-	cached, err := raft.NewLogCache(512, j.logs)
+	j.counted = &countingStore{LogStore: j.logs}
+	cached, err := raft.NewLogCache(512, j.counted)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
