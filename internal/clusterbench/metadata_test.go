@@ -169,8 +169,9 @@ func BenchmarkMetadata(b *testing.B) {
 }
 
 // benchOps runs metaRound once per iteration and reports name/s, stub-name/s,
-// master/stub (the median of the rounds' ratios), name/target, and the journal entries
-// the master applied per operation.
+// master/stub (the median of the rounds' ratios), name/target, the journal entries the
+// master applied per operation and, when it wrote its log, the entries per log write
+// (group commit).
 func (m *metaEnv) benchOps(b *testing.B, perClient int, target float64, name string, op func(round int) func(context.Context, *client.Client, int, int) error) {
 	var p bench.Pairs
 	var masterCPU, stubCPU time.Duration
