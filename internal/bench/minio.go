@@ -17,6 +17,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/sluicedata/sluice/internal/toolbin"
 )
 
 // MinIOVersion is the MinIO version scripts/tools.sh builds; it names its cache folder
@@ -30,38 +32,14 @@ const minioRegion = "us-east-1"
 var ErrNoMinIO = errors.New("bench: no MinIO binary")
 
 // FindMinIO looks for the MinIO binary in $SLUICE_MINIO_BIN, the cache folder of
-// scripts/tools.sh ($SLUICE_CACHE, else $XDG_CACHE_HOME/sluice, else ~/.cache/sluice)
-// and $PATH, in that order, through getenv.
+// scripts/tools.sh and $PATH, in that order (internal/toolbin), reading the variables
+// through getenv. Its errors wrap ErrNoMinIO.
 func FindMinIO(getenv func(string) string) (string, error) {
-	if p := getenv("SLUICE_MINIO_BIN"); p != "" {
-		if isExecutable(p) {
-			return p, nil
-		}
-		return "", fmt.Errorf("SLUICE_MINIO_BIN=%s is not an executable file: %w", p, ErrNoMinIO)
-	}
-	cache := getenv("SLUICE_CACHE")
-	switch {
-	case cache != "":
-	case getenv("XDG_CACHE_HOME") != "":
-		cache = filepath.Join(getenv("XDG_CACHE_HOME"), "sluice")
-	case getenv("HOME") != "":
-		cache = filepath.Join(getenv("HOME"), ".cache", "sluice")
-	}
-	if cache != "" {
-		if p := filepath.Join(cache, "minio-"+MinIOVersion, "bin", "minio"); isExecutable(p) {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("minio")
+	p, err := toolbin.FindIn(getenv, "SLUICE_MINIO_BIN", "minio", MinIOVersion)
 	if err != nil {
-		return "", fmt.Errorf("not set in SLUICE_MINIO_BIN, not in the cache of scripts/tools.sh, not on PATH: %w", ErrNoMinIO)
+		return "", fmt.Errorf("%w: %v", ErrNoMinIO, err)
 	}
 	return p, nil
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
 
 // MinIO is a MinIO server process started by StartMinIO, with one bucket.
