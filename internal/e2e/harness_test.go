@@ -55,10 +55,18 @@ func (r result) String() string {
 }
 
 // run runs the sluice binary with args in dir and returns its outputs and exit status.
-// It fails the test only when the command cannot be run at all or hangs.
+// It fails the test only when the command cannot be run at all, hangs past
+// commandTimeout or reports a data race.
 func run(t testing.TB, dir string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	return runWithin(t, commandTimeout, dir, env, args...)
+}
+
+// runWithin is run with its own time limit, for commands that wait on purpose (a Nomad
+// deploy waits for its allocations).
+func runWithin(t testing.TB, timeout time.Duration, dir string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sluiceBin, args...)
 	cmd.Dir = dir
@@ -73,7 +81,7 @@ func run(t testing.TB, dir string, env []string, args ...string) result {
 	case errors.As(err, &ee) && ctx.Err() == nil:
 		r.code = ee.ExitCode()
 	default:
-		t.Fatalf("sluice %s: %v (stderr: %s)", strings.Join(args, " "), err, errOut.String())
+		t.Fatalf("sluice %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errOut.String())
 	}
 	if strings.Contains(r.stderr, "WARNING: DATA RACE") {
 		t.Errorf("race report from sluice %s:\n%s", strings.Join(args, " "), r.stderr)

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -45,23 +43,7 @@ type nomadCluster struct {
 // sluiceLong runs the binary like run, bounded by nomadWait instead of commandTimeout.
 func sluiceLong(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), nomadWait+time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sluiceBin, args...)
-	cmd.Dir, cmd.Env = dir, env
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := result{args: args, stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("sluice %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errOut.String())
-	}
-	return r
+	return runWithin(t, nomadWait+time.Minute, dir, env, args...)
 }
 
 // deployArgs are the flags of a small deployment of one master and n executors on the
