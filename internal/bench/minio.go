@@ -86,8 +86,9 @@ func StartMinIO(ctx context.Context, bin, dir string) (*MinIO, error) {
 		"MINIO_REGION="+minioRegion, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CALLHOME_ENABLE=off", "MINIO_CI_CD=on")
 	m.cmd.Stdout, m.cmd.Stderr = log, log
 	// Its own process group: a Ctrl-C in the terminal reaches the benchmark, which stops
-	// MinIO after it has removed its objects.
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// MinIO after it has removed its objects. Pdeathsig ends it should the benchmark die
+	// without stopping it (SIGKILL), as the local scheduler backend does for executors.
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start MinIO: %w", err)
 	}
