@@ -40,8 +40,9 @@ import (
 //     through from the UFS.
 //   - Losses: the FrameworkScheduler service reports a lost executor to the master at
 //     once (EXECUTOR_LOST on WatchEvents); this command prints it.
-//   - --masters must be 1: a Raft group needs every master's peer address before any of
-//     them starts, and Mesos gives ports only with the offer that places each master.
+//   - --masters is 1 or 3. Three masters are pinned to three distinct agents with
+//     static ports, so that every master's address (--peers) is known before any of
+//     them starts (framework_mesos_masters.go).
 //   - Ctrl-C (SIGINT/SIGTERM) leaves the framework registered: its tasks keep running
 //     for --failover-timeout, and starting this command again with the same
 //     --framework-id-file (and --rpc-addr, which the masters dial) re-subscribes with
@@ -67,6 +68,11 @@ type mesosRunOptions struct {
 	MemTierMB     int64
 	MasterCPU     float64
 	MasterMemMB   int64
+	// MasterRPCPort, MasterHTTPPort and MasterRaftPort are the static ports of a
+	// three-master group; master i adds i*MasterPortStride. WaitAgents bounds the wait
+	// for the agents that the masters are pinned to.
+	MasterRPCPort, MasterHTTPPort, MasterRaftPort, MasterPortStride int
+	WaitAgents                                                      time.Duration
 	// FrameworkIDFile keeps the framework ID (and the launched tasks beside it).
 	FrameworkIDFile string
 	// RPCAddr is where the FrameworkScheduler service listens; AdvertiseAddr what the
@@ -104,7 +110,12 @@ again with the same --framework-id-file to take them back. --teardown-on-exit st
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "mesos-master", Usage: "Mesos master `HOST:PORT` (required)"},
 				&cli.IntFlag{Name: "executors", Value: 3, Usage: "number of storage executors, at most one per agent"},
-				&cli.IntFlag{Name: "masters", Value: 1, Usage: "number of Sluice masters (1)"},
+				&cli.IntFlag{Name: "masters", Value: 1, Usage: "number of Sluice masters: 1, or 3 pinned to three distinct agents with static ports"},
+				&cli.IntFlag{Name: "master-rpc-port", Value: 19998, Usage: "gRPC `PORT` of each master of --masters 3 (plus i * --master-port-stride)"},
+				&cli.IntFlag{Name: "master-http-port", Value: 19999, Usage: "HTTP `PORT` of each master of --masters 3 (plus i * --master-port-stride)"},
+				&cli.IntFlag{Name: "master-raft-port", Value: 19200, Usage: "Raft `PORT` of each master of --masters 3 (plus i * --master-port-stride)"},
+				&cli.IntFlag{Name: "master-port-stride", Usage: "add i * `N` to master i's ports (for agents sharing one host)"},
+				&cli.DurationFlag{Name: "wait-agents", Value: waitAgentsDefault, Usage: "with --masters 3, how long to wait for three agents to pin the masters to"},
 				&cli.StringFlag{Name: "role", Value: "*", Usage: "Mesos `ROLE` to subscribe with (its reserved resources are used first)"},
 				&cli.StringFlag{Name: "principal", Usage: "Mesos `PRINCIPAL` (HTTP basic authentication, FrameworkInfo.principal)"},
 				&cli.StringFlag{Name: "secret-file", Usage: "`FILE` holding the principal's secret"},
@@ -151,26 +162,31 @@ func runFrameworkMesos(c *cli.Context) error {
 // mesosRunOptionsOf reads and checks the command's flags.
 func mesosRunOptionsOf(c *cli.Context) (mesosRunOptions, error) {
 	o := mesosRunOptions{
-		MesosMaster:     c.String("mesos-master"),
-		Executors:       c.Int("executors"),
-		Masters:         c.Int("masters"),
-		Role:            c.String("role"),
-		Principal:       c.String("principal"),
-		FailoverTimeout: c.Duration("failover-timeout"),
-		ExecutorCPU:     c.Float64("executor-cpu"),
-		MemTierSize:     c.String("mem-tier-size"),
-		MasterCPU:       c.Float64("master-cpu"),
-		FrameworkIDFile: c.String("framework-id-file"),
-		RPCAddr:         c.String("rpc-addr"),
-		AdvertiseAddr:   c.String("advertise-addr"),
-		Binary:          c.String("binary"),
-		TaskBindHost:    c.String("task-bind-host"),
-		RootUFS:         c.String("root-ufs"),
-		JournalDir:      c.String("master-journal-dir"),
-		MasterArgs:      c.StringSlice("master-arg"),
-		ExecutorArgs:    c.StringSlice("executor-arg"),
-		TeardownOnExit:  c.Bool("teardown-on-exit"),
-		Out:             c.App.Writer,
+		MesosMaster:      c.String("mesos-master"),
+		Executors:        c.Int("executors"),
+		Masters:          c.Int("masters"),
+		Role:             c.String("role"),
+		Principal:        c.String("principal"),
+		FailoverTimeout:  c.Duration("failover-timeout"),
+		ExecutorCPU:      c.Float64("executor-cpu"),
+		MemTierSize:      c.String("mem-tier-size"),
+		MasterCPU:        c.Float64("master-cpu"),
+		MasterRPCPort:    c.Int("master-rpc-port"),
+		MasterHTTPPort:   c.Int("master-http-port"),
+		MasterRaftPort:   c.Int("master-raft-port"),
+		MasterPortStride: c.Int("master-port-stride"),
+		WaitAgents:       c.Duration("wait-agents"),
+		FrameworkIDFile:  c.String("framework-id-file"),
+		RPCAddr:          c.String("rpc-addr"),
+		AdvertiseAddr:    c.String("advertise-addr"),
+		Binary:           c.String("binary"),
+		TaskBindHost:     c.String("task-bind-host"),
+		RootUFS:          c.String("root-ufs"),
+		JournalDir:       c.String("master-journal-dir"),
+		MasterArgs:       c.StringSlice("master-arg"),
+		ExecutorArgs:     c.StringSlice("executor-arg"),
+		TeardownOnExit:   c.Bool("teardown-on-exit"),
+		Out:              c.App.Writer,
 	}
 	var err error
 	if o.LogLevel, err = parseLogLevel(c.String(logLevelFlagName)); err != nil {
@@ -217,8 +233,10 @@ func (o mesosRunOptions) validate() error {
 	switch {
 	case o.MesosMaster == "":
 		return bad("--mesos-master is required")
-	case o.Masters != 1:
-		return bad("--masters %d: a Mesos framework runs 1 master (a Raft group needs every peer's address before its masters start, and Mesos gives ports only with each master's offer)", o.Masters)
+	case o.Masters != 1 && o.Masters != 3:
+		return bad("--masters %d: a Mesos framework runs 1 or 3 masters", o.Masters)
+	case o.Masters == 3 && o.WaitAgents <= 0:
+		return bad("--wait-agents %v must be positive", o.WaitAgents)
 	case o.Executors < 1:
 		return bad("--executors %d: at least 1", o.Executors)
 	case o.ExecutorCPU <= 0 || o.MasterCPU <= 0:
@@ -241,6 +259,9 @@ func (o mesosRunOptions) validate() error {
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || (n == 0 && a.flag != "rpc-addr") {
 			return bad("--%s %q: bad port", a.flag, a.addr)
 		}
+	}
+	if err := o.validateMasterPorts(); err != nil {
+		return err
 	}
 	if h := o.TaskBindHost; strings.ContainsAny(h, " \"'$`\\:") && net.ParseIP(h) == nil {
 		return bad("--task-bind-host %q is not a host name or address", h)

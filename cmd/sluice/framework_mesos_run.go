@@ -41,6 +41,10 @@ type mesosFramework struct {
 	// execStarted is closed when the executors' Scheduler starts.
 	execStarted chan struct{}
 	started     bool
+
+	// pins place the masters of a three-master group (nil for one master); set before
+	// the masters' Scheduler runs and not changed after.
+	pins []mesosMasterPin
 }
 
 // nodeWait bounds a look-up of an agent's host name.
@@ -54,14 +58,15 @@ var (
 
 // masterScript starts `sluice master` on the ports of its offer. $0 is the sluice
 // binary and "$@" the extra arguments; the bind and advertised hosts come from
-// SLUICE_MESOS_BIND_HOST (every interface, the agent's address when empty).
+// SLUICE_MESOS_BIND_HOST (every interface, the agent's address when empty), and
+// SLUICE_MESOS_ADVERTISE_HOST, when set, is the advertised host (pinned masters).
 //
 // The single master's Raft address is advertised as masterRaftID whatever port it
 // listens on: that address is the Raft ID its journal records, and a master relaunched
 // on another port or agent (with --master-journal-dir kept) must find itself in its
 // journal. Nobody dials it: there are no peers.
 const masterScript = `b="${SLUICE_MESOS_BIND_HOST:-0.0.0.0}"
-h="${SLUICE_MESOS_BIND_HOST:-${LIBPROCESS_IP:-$(hostname -f 2>/dev/null || hostname)}}"
+h="${SLUICE_MESOS_ADVERTISE_HOST:-${SLUICE_MESOS_BIND_HOST:-${LIBPROCESS_IP:-$(hostname -f 2>/dev/null || hostname)}}}"
 exec "$0" master --framework "$SLUICE_MESOS_FRAMEWORK" \
   --rpc-addr "$b:$SLUICE_PORT_RPC" --advertise-addr "$h:$SLUICE_PORT_RPC" \
   --http-addr "$b:$SLUICE_PORT_HTTP" \
@@ -119,6 +124,10 @@ func runMesosFramework(ctx context.Context, o mesosRunOptions, log *slog.Logger)
 	masterDone := make(chan struct{})
 	wg.Go(func() {
 		defer close(masterDone)
+		if err := f.pinMasters(masterCtx); err != nil {
+			failed <- fmt.Errorf("masters: %w", err)
+			return
+		}
 		if err := f.masters.Run(masterCtx); err != nil {
 			failed <- fmt.Errorf("masters: %w", err)
 		}
@@ -176,7 +185,7 @@ func runMesosFramework(ctx context.Context, o mesosRunOptions, log *slog.Logger)
 		runErr = errors.Join(runErr, err)
 	}
 	if o.FrameworkIDFile != "" {
-		for _, p := range []string{o.FrameworkIDFile, o.FrameworkIDFile + ".tasks.json"} {
+		for _, p := range []string{o.FrameworkIDFile, o.FrameworkIDFile + ".tasks.json", o.mastersFile()} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				runErr = errors.Join(runErr, fmt.Errorf("forget the framework ID: %w", err))
 			}
@@ -212,7 +221,7 @@ func (f *mesosFramework) newSchedulers() error {
 func (f *mesosFramework) masterTask(i int) scheduler.Task {
 	o := f.o
 	args := []string{"/bin/sh", "-c", masterScript, o.Binary, "--log-level", o.LogLevel.String()}
-	if o.JournalDir != "" {
+	if o.JournalDir != "" && f.pins == nil {
 		args = append(args, "--journal-dir", o.JournalDir)
 	}
 	if o.RootUFS != "" {
@@ -223,13 +232,17 @@ func (f *mesosFramework) masterTask(i int) scheduler.Task {
 	if o.TaskBindHost != "" {
 		env["SLUICE_MESOS_BIND_HOST"] = o.TaskBindHost
 	}
-	return scheduler.Task{
+	t := scheduler.Task{
 		Name:      "master-" + strconv.Itoa(i),
 		Kind:      scheduler.KindMaster,
 		Command:   args,
 		Env:       env,
 		Resources: scheduler.Resources{CPU: o.MasterCPU, MemMB: o.MasterMemMB, Ports: masterPorts},
 	}
+	if f.pins != nil {
+		f.pinnedMaster(i, &t)
+	}
+	return t
 }
 
 // executorTask is the task of executor slot i: `sluice executor --mesos` pointed at the
@@ -401,10 +414,13 @@ func (f *mesosFramework) reportFrameworkID(ctx context.Context) {
 
 // onLoss prints a lost master or executor. The master hears of a lost executor through
 // the FrameworkScheduler service's EXECUTOR_LOST event, at once.
-func (f *mesosFramework) onLoss(_ context.Context, ev scheduler.TaskEvent) {
+func (f *mesosFramework) onLoss(ctx context.Context, ev scheduler.TaskEvent) {
 	what := "executor"
 	if ev.Kind == scheduler.KindMaster {
 		what = "master"
 	}
 	fmt.Fprintf(f.out, "%s task %s %s: %s; launching another from a new offer\n", what, ev.TaskID, ev.State, ev.Message)
+	if ev.Kind == scheduler.KindMaster && f.pins != nil {
+		f.reportPinnedLoss(ctx, ev)
+	}
 }

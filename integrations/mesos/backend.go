@@ -385,16 +385,24 @@ func (b *Backend) Watch(ctx context.Context) (<-chan scheduler.TaskEvent, error)
 // or the subscription does (scheduler.ErrClosed). Known agents are listed even after
 // Close.
 func (b *Backend) Nodes(ctx context.Context) ([]scheduler.Node, error) {
+	return b.NodesAtLeast(ctx, 1)
+}
+
+// NodesAtLeast is Nodes waiting until at least n agents are known (n < 1 counts as 1):
+// while fewer are, it asks Mesos for offers, so that agents not yet seen make
+// themselves known. Errors are those of Nodes; on ctx's end the error wraps ctx.Err().
+func (b *Backend) NodesAtLeast(ctx context.Context, n int) ([]scheduler.Node, error) {
+	n = max(n, 1)
 	for {
 		b.mu.Lock()
-		if len(b.agents) > 0 {
+		if len(b.agents) >= n {
 			nodes := b.nodesLocked()
 			b.mu.Unlock()
 			return nodes, nil
 		}
 		if b.closed || b.detached() {
 			b.mu.Unlock()
-			return nil, fmt.Errorf("nodes: no agent known and %w", scheduler.ErrClosed)
+			return nil, fmt.Errorf("nodes: %d of %d agent(s) known and %w", len(b.agents), n, scheduler.ErrClosed)
 		}
 		b.wantOffers = true
 		seen := b.nodesSeen
@@ -405,9 +413,16 @@ func (b *Backend) Nodes(ctx context.Context) ([]scheduler.Node, error) {
 		case <-b.done:
 			return nil, fmt.Errorf("nodes: subscription ended: %w", scheduler.ErrClosed)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("nodes: no mesos agent offered resources: %w", ctx.Err())
+			return nil, fmt.Errorf("nodes: %d mesos agent(s) offered resources, want %d: %w", b.knownAgents(), n, ctx.Err())
 		}
 	}
+}
+
+// knownAgents is the number of agents known.
+func (b *Backend) knownAgents() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.agents)
 }
 
 // nodesLocked lists the known agents by ID. b.mu is held.

@@ -684,3 +684,36 @@ func TestBackend_Teardown(t *testing.T) {
 		t.Errorf("second Teardown: %v", err)
 	}
 }
+
+// TestBackend_NodesAtLeast waits for agents beyond the first: a wait for more agents than
+// Mesos has ends with ctx, and agents added later are seen although nothing is pending
+// (offers are revived while NodesAtLeast waits).
+func TestBackend_NodesAtLeast(t *testing.T) {
+	m := newMaster(t, 1, nil)
+	b, _ := startBackend(t, testConfig(t, m))
+	if nodes, err := b.Nodes(t.Context()); err != nil || len(nodes) != 1 {
+		t.Fatalf("Nodes: %v, %v", nodes, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err := b.NodesAtLeast(ctx, 2)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("NodesAtLeast(2) with one agent: %v, want the deadline", err)
+	}
+	for i := 1; i <= 2; i++ {
+		if _, err := m.AddAgent(mesostest.AgentConfig{ID: "agent-" + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes, err := b.NodesAtLeast(t.Context(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, n := range nodes {
+		ids = append(ids, n.ID)
+	}
+	if strings.Join(ids, ",") != "agent-0,agent-1,agent-2" {
+		t.Errorf("nodes %v, want agent-0..2", ids)
+	}
+}
