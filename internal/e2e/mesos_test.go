@@ -38,10 +38,22 @@ type mesosCluster struct {
 	env    []string
 	// teardown adds --teardown-on-exit to the framework's flags.
 	teardown bool
+	// extra are more flags of the framework (later ones win).
+	extra []string
 }
 
-// startMesos starts the stand-in with the given agents.
+// startMesos starts the stand-in with agents agents (mesosAgent).
 func startMesos(t *testing.T, dir string, agents int) *mesostest.Master {
+	t.Helper()
+	var cfgs []mesostest.AgentConfig
+	for i := range agents {
+		cfgs = append(cfgs, mesosAgent(i))
+	}
+	return startMesosAgents(t, dir, cfgs)
+}
+
+// startMesosAgents starts the stand-in with the given agents.
+func startMesosAgents(t *testing.T, dir string, agents []mesostest.AgentConfig) *mesostest.Master {
 	t.Helper()
 	cfg := mesostest.DefaultConfig()
 	cfg.WorkDir = filepath.Join(dir, "mesos")
@@ -52,9 +64,7 @@ func startMesos(t *testing.T, dir string, agents int) *mesostest.Master {
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	for i := range agents {
-		cfg.Agents = append(cfg.Agents, mesosAgent(i))
-	}
+	cfg.Agents = agents
 	m, err := mesostest.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +110,7 @@ func (mc *mesosCluster) frameworkArgs() []string {
 	if mc.teardown {
 		args = append(args, "--teardown-on-exit")
 	}
-	return args
+	return append(args, mc.extra...)
 }
 
 // startFramework starts the framework scheduler and waits until it printed the
@@ -265,7 +275,7 @@ func (mc *mesosCluster) cleanup(t *testing.T, frameworkID string) {
 	checkNoRace(t, logs...)
 	if t.Failed() {
 		for _, l := range logs {
-			if strings.Contains(l, "master-0") || strings.Contains(l, "executor-") {
+			if strings.Contains(l, "master-") || strings.Contains(l, "executor-") {
 				dumpFile(t, l)
 			}
 		}
