@@ -101,7 +101,8 @@ func frameworkMesosCommand() *cli.Command {
 			Name:  "run",
 			Usage: "run the framework scheduler: a master and one executor per agent from Mesos offers, jobs as Mesos tasks",
 			Description: `Subscribes to the Mesos master (v1 scheduler HTTP API) with a framework ID kept in
---framework-id-file, launches the Sluice master as a command task and one storage
+--framework-id-file, launches the Sluice master as a command task (--masters 3: three,
+pinned to three agents with static ports, so that --peers is known) and one storage
 executor per agent as a custom executor (sluice executor under the Mesos executor API),
 relaunches whatever is lost, and serves the FrameworkScheduler service on --rpc-addr,
 through which the master runs lineage jobs and recomputes as Mesos tasks and hears of
