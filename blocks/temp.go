@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 )
@@ -42,6 +41,13 @@ type TempBlock struct {
 	expect    uint32
 	hasExpect bool
 	finished  bool
+
+	// Direct writes (direct.go): direct is set by PrepareDirect, prefilled is the size
+	// of the recycled file it handed over, length the one SetLength gave.
+	direct    bool
+	prefilled int64
+	length    int64
+	hasLength bool
 
 	// Guarded by Store.mu.
 	reserved          int64
@@ -170,7 +176,9 @@ func (t *TempBlock) Write(p []byte) (int, error) {
 	}
 	if !t.wrote {
 		t.wrote = true
-		t.adoptRecycled()
+		if !t.direct {
+			t.adoptRecycled()
+		}
 	}
 	if t.mapping != nil {
 		if err := t.growMapping(need); err != nil {
@@ -228,7 +236,7 @@ func (t *TempBlock) absorb(p []byte, toMapping bool) {
 }
 
 // checksums finishes the chunk checksums of what Write wrote, or computes them from the
-// file when a short-circuit writer filled it. It returns the block's size.
+// file when a short-circuit writer filled it (direct.go). It returns the block's size.
 func (t *TempBlock) checksums() (int64, error) {
 	if t.wrote {
 		if t.mapping == nil {
@@ -247,31 +255,7 @@ func (t *TempBlock) checksums() (int64, error) {
 		}
 		return t.off, nil
 	}
-	// Read the file by its path: the writer may have replaced it (write and rename).
-	f, err := os.Open(t.path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	size := fi.Size()
-	buf := make([]byte, 16*chunkSize)
-	for off := int64(0); off < size; off += int64(len(buf)) {
-		n := int(min(int64(len(buf)), size-off))
-		if _, err := f.ReadAt(buf[:n], off); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("file shrank while committing: %w", ErrCorrupt)
-			}
-			return 0, err
-		}
-		for i := 0; i < n; i += chunkSize {
-			t.crcs = append(t.crcs, crc32Update(0, buf[i:min(i+chunkSize, n)]))
-		}
-	}
-	return size, nil
+	return t.directChecksums()
 }
 
 // Commit makes the block permanent: it settles the checksums (checking the one given to

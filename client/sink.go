@@ -74,7 +74,10 @@ func (c *Client) openLocalSink(ctx context.Context, addr string, id uint64, rese
 	if err != nil {
 		return nil, fmt.Errorf("create local block %d on %s: %w", id, addr, decodeError(err))
 	}
-	f, err := os.OpenFile(resp.GetPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// No O_TRUNC: the executor may hand over a recycled block file whose memory pages are
+	// already allocated, which is much faster to overwrite than fresh ones; it cuts the
+	// file to the committed length.
+	f, err := os.OpenFile(resp.GetPath(), os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		s := &localSink{c: c, bs: bs, id: id}
 		s.abort(ctx)

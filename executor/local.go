@@ -44,6 +44,8 @@ type tempLease struct {
 	since  time.Time
 	// pinned is the user's pin of the block (kept apart from its guard).
 	pinned bool
+	// prefilled is the size of the recycled file the block was handed (0: a new file).
+	prefilled int64
 }
 
 func (l *leases) init() {
@@ -93,12 +95,12 @@ func (l *leases) takeLock(id uint64) (*lockLease, bool) {
 	return ll, ok
 }
 
-func (l *leases) addTemp(tb *blocks.TempBlock, client string, pinned bool) {
+func (l *leases) addTemp(tb *blocks.TempBlock, client string, pinned bool, prefilled int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.touchLocked(client, now)
-	l.temps[tb.ID()] = &tempLease{tb: tb, client: client, since: now, pinned: pinned}
+	l.temps[tb.ID()] = &tempLease{tb: tb, client: client, since: now, pinned: pinned, prefilled: prefilled}
 }
 
 func (l *leases) takeTemp(id blocks.ID) (*tempLease, bool) {
@@ -213,7 +215,10 @@ func (e *Executor) CloseLocalBlock(ctx context.Context, req *sluicepb.CloseLocal
 }
 
 // CreateLocalBlock starts a short-circuit write: it reserves space and returns the path
-// of a temporary block file that the client writes itself.
+// of a temporary block file that the client writes itself. On the MEM tier the file may
+// be a recycled block file (blocks.TempBlock.PrepareDirect), as long as the reservation,
+// whose pages are already allocated: the client must open it without O_TRUNC and write
+// from offset 0; CommitLocalBlock cuts it to the length the client wrote.
 func (e *Executor) CreateLocalBlock(ctx context.Context, req *sluicepb.CreateLocalBlockRequest) (*sluicepb.CreateLocalBlockResponse, error) {
 	id := req.GetBlockId()
 	var invalid error
@@ -233,13 +238,20 @@ func (e *Executor) CreateLocalBlock(ctx context.Context, req *sluicepb.CreateLoc
 	if err != nil {
 		return nil, toStatus(noSpace(err), id)
 	}
-	e.leases.addTemp(tb, req.GetClientId(), req.GetPinned())
+	e.leases.addTemp(tb, req.GetClientId(), req.GetPinned(), tb.PrepareDirect())
 	return &sluicepb.CreateLocalBlockResponse{Path: tb.Path(), BlockId: id, ReservedBytes: tb.Reserved(), Tier: string(tb.Tier())}, nil
 }
 
-// CommitLocalBlock seals a short-circuit write: the file must have exactly the length the
-// client names (and the CRC32C, when given); the block is committed to the store and to
-// the master. On failure the block is discarded.
+// CommitLocalBlock seals a short-circuit write: the file must have the length the client
+// names (or, for a recycled file, be no longer than it was handed over; it is cut to the
+// length) and the CRC32C, when given; the block is committed to the store and to the
+// master. On failure the block is discarded.
+//
+// The executor does not take the client's CRC32C on trust: the store computes the chunk
+// checksums that later reads verify against from the bytes in the file (from its mapping
+// for a recycled file, without a copy) and checks the client's CRC32C against them, so a
+// client that wrote other bytes than it checksummed, or fewer than it reports, fails here
+// rather than at a later read.
 func (e *Executor) CommitLocalBlock(ctx context.Context, req *sluicepb.CommitLocalBlockRequest) (*sluicepb.CommitLocalBlockResponse, error) {
 	id := req.GetBlockId()
 	if err := checkBlockID(id); err != nil {
@@ -258,9 +270,12 @@ func (e *Executor) CommitLocalBlock(ctx context.Context, req *sluicepb.CommitLoc
 	if err != nil {
 		return nil, toStatus(fmt.Errorf("stat block file: %w", err), id)
 	}
-	if fi.Size() != req.GetLength() {
-		return nil, toStatus(fmt.Errorf("block %d: file has %d bytes, client wrote %d: %w", id, fi.Size(), req.GetLength(), ErrLengthMismatch), id)
+	// A recycled file holds old bytes past what the client wrote, up to its size when
+	// handed over; a client may also have written past it.
+	if size := fi.Size(); size != req.GetLength() && (size < req.GetLength() || size > tl.prefilled) {
+		return nil, toStatus(fmt.Errorf("block %d: file has %d bytes, client wrote %d: %w", id, size, req.GetLength(), ErrLengthMismatch), id)
 	}
+	tb.SetLength(req.GetLength())
 	if req.Crc32C != nil {
 		tb.ExpectChecksum(req.GetCrc32C())
 	}

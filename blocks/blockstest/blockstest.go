@@ -113,3 +113,20 @@ func Meta() blocks.BlockMeta {
 		Path: "/dev/shm/sluice/executor/0000000007000001.blk",
 	}
 }
+
+// Overwrite writes data at the start of the file at path without truncating it, as a
+// short-circuit writer does with a file of TempBlock.PrepareDirect.
+func Overwrite(t testing.TB, path string, data []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
