@@ -238,16 +238,32 @@ func (f *mesosFramework) reportPinnedLoss(ctx context.Context, ev scheduler.Task
 		return
 	}
 	p := f.pins[idx]
-	ctx, cancel := context.WithTimeout(ctx, nodeWait)
-	defer cancel()
-	nodes, err := f.backend.Nodes(ctx)
-	if err == nil && !slices.ContainsFunc(nodes, func(n scheduler.Node) bool { return n.ID == p.Agent }) {
+	if f.agentGone(ctx, p.Agent, ev.State == scheduler.StateLost) {
 		fmt.Fprintf(f.out, "master-%d's agent %s is gone: master-%d waits for it (moving a Raft member to another agent needs a membership change, which this framework does not make); the other masters keep the quorum\n",
 			idx, p.Agent, idx)
 		f.log.Warn("master_agent_gone", "slot", idx, "agent", p.Agent)
 		return
 	}
 	fmt.Fprintf(f.out, "master-%d is relaunched on its agent %s with its Raft ID %s and journal\n", idx, p.Agent, p.raftAddr())
+}
+
+// agentGone reports whether Mesos no longer has the agent. A lost task's agent may be
+// removed just after the task's update arrives, so for a loss it looks again for up to
+// nodeWait before saying the agent is there.
+func (f *mesosFramework) agentGone(ctx context.Context, agent string, lost bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, nodeWait)
+	defer cancel()
+	gone := func() bool {
+		// Nodes waits while no agent is known at all: then this one is gone too.
+		nctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		nodes, err := f.backend.Nodes(nctx)
+		return err != nil || !slices.ContainsFunc(nodes, func(n scheduler.Node) bool { return n.ID == agent })
+	}
+	if !lost {
+		return gone()
+	}
+	return waitUntil(ctx, gone) == nil
 }
 
 // waitAgentsDefault is how long --masters 3 waits for three agents by default.

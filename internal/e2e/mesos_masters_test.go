@@ -86,7 +86,8 @@ func (mc *mesosCluster) masterTasks() map[string]string {
 // pinned one per agent with static ports, elect a leader and serve `sluice fs`; the
 // leader's process is killed (TASK_FAILED), another master leads and serves, and the
 // killed master is relaunched on its agent with its address and journal and rejoins as
-// a follower. A restarted framework scheduler keeps the pins.
+// a follower. A restarted framework scheduler keeps the pins. A follower's agent removed
+// from Mesos is reported gone, and the two other masters serve on.
 func TestMesos_ThreeMasters(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
@@ -238,5 +239,24 @@ func TestMesos_ThreeMasters(t *testing.T) {
 	})
 	if got := mustRun(t, dir, mc.env, "fs", "cat", "/hello"); got != "three masters\n" {
 		t.Errorf("fs cat /hello after the framework's restart: %q", got)
+	}
+
+	// A follower's agent is removed: the framework says that master waits for its agent
+	// (no Raft membership change), and the two others serve on.
+	leader = waitLeader(t, addrs, "")
+	follower := slices.IndexFunc(addrs, func(a string) bool { return a != leader })
+	if err := mc.mesos.RemoveAgent("agent-" + strconv.Itoa(follower)); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("master-%d's agent agent-%d is gone", follower, follower)
+	eventually(t, waitLong, "framework reports the master's agent gone", func() error {
+		if !strings.Contains(mc.fw.stdout(), want) {
+			return fmt.Errorf("no %q line:\n%s", want, mc.fw.stdout())
+		}
+		return nil
+	})
+	mustRun(t, dir, mc.env, "fs", "put", src, "/two-masters")
+	if got := mustRun(t, dir, mc.env, "fs", "cat", "/two-masters"); got != "three masters\n" {
+		t.Errorf("fs cat /two-masters with two masters: %q", got)
 	}
 }
