@@ -32,6 +32,7 @@
 // every ReconcileInterval; a live task this framework has ended or does not know is
 // killed. Kill sends KILL; the task ends as killed.
 //
-// Nodes are the agents seen in offers. Tests run against the stand-in master and
+// Nodes are the agents seen in offers; NodesAtLeast waits, asking for offers, until
+// some number of agents is known (three pinned masters need three agents). Tests run against the stand-in master and
 // agents of package mesostest.
 package mesos
