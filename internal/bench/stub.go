@@ -101,7 +101,11 @@ func StartStub(a Answers) (*Stub, error) {
 		return nil, fmt.Errorf("stub: %w", err)
 	}
 	s := &stubMaster{addr: lis.Addr().String(), a: a}
-	srv := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
+	// The same server options as the real master (master/master.go): stream workers and
+	// fixed flow-control windows, so the reference pays no per-call cost the master
+	// does not.
+	srv := grpc.NewServer(grpc.MaxSendMsgSize(64<<20), grpc.NumStreamWorkers(64),
+		grpc.InitialWindowSize(4<<20), grpc.InitialConnWindowSize(16<<20))
 	sluicepb.RegisterFileSystemMasterServer(srv, s)
 	sluicepb.RegisterMetaMasterServer(srv, s)
 	st := &Stub{Addr: s.addr, srv: srv, done: make(chan error, 1)}
