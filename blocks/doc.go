@@ -81,7 +81,8 @@
 // about 1 µs per page on the machines measured, so writing into new pages runs at
 // roughly a tenth of memory-copy speed whatever the Store does. The Store therefore
 // recycles MEM files: when a MEM block is removed or moved away, its file and mapping
-// are kept in .tmp and the next block written through Write takes them over. Recycled
+// are kept in .tmp and the next block written through Write, or handed to a
+// short-circuit writer by TempBlock.PrepareDirect (direct.go), takes them over. Recycled
 // files count against the quota with the blocks, are given up first whenever space is
 // reserved, and are deleted by Close; Config.DisableRecycle gives freed memory back to
 // the host at once instead. Evicted blocks are not recycled, since their room is

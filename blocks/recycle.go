@@ -9,7 +9,8 @@ import (
 // several times the cost of copying the data in). So when a MEM block is removed or
 // moved away, its file is kept in the directory's .tmp folder, pages and mapping intact,
 // and the next block written through TempBlock.Write takes it over and copies into the
-// mapping. Recycled files count against the quota together with the blocks
+// mapping, or the next one prepared for a short-circuit writer (TempBlock.PrepareDirect)
+// is handed it, and the writer overwrites it. Recycled files count against the quota together with the blocks
 // (used+pooled <= quota) and are given up first whenever space is reserved, so they
 // only ever hold memory nothing else asked for. Config.DisableRecycle turns this off.
 
