@@ -284,7 +284,7 @@ type localBlock struct {
 	mapMu      sync.Mutex
 	noMap      atomic.Bool
 	length     int64
-	lockID uint64
+	lockID     uint64
 	// refs and evicted are guarded by the owning reader's bmu.
 	refs    int
 	evicted bool
