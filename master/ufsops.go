@@ -144,7 +144,15 @@ func ufsErr(op, p string, err error) error {
 	return fmt.Errorf("ufs %s %s: %w: %w", op, p, ErrUFS, err)
 }
 
-// removeAll deletes p and everything below it from a UFS.
+// removeAllRounds bounds how many times removeAll empties a directory that something
+// keeps writing into.
+const removeAllRounds = 5
+
+// removeAll deletes p and everything below it from a UFS. A file that appears in a
+// directory while it is being emptied (an executor's in-flight persist writing its
+// temporary file there) makes the directory's delete fail with ufs.ErrNotEmpty: the
+// directory is then listed and emptied again, up to removeAllRounds times, before the
+// error is returned.
 func removeAll(ctx context.Context, f ufs.FS, p string) error {
 	fi, err := f.Stat(ctx, p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -153,22 +161,28 @@ func removeAll(ctx context.Context, f ufs.FS, p string) error {
 	if err != nil {
 		return ufsErr("stat", p, err)
 	}
-	if fi.IsDir {
-		children, err := f.List(ctx, p)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return ufsErr("list", p, err)
-		}
-		for _, c := range children {
-			if err := removeAll(ctx, f, c.Path); err != nil {
-				return err
+	for round := 1; ; round++ {
+		if fi.IsDir {
+			children, err := f.List(ctx, p)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return ufsErr("list", p, err)
+			}
+			for _, c := range children {
+				if err := removeAll(ctx, f, c.Path); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if p == "/" {
-		return nil
-	}
-	if err := f.Delete(ctx, p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if p == "/" {
+			return nil
+		}
+		err := f.Delete(ctx, p)
+		switch {
+		case err == nil || errors.Is(err, fs.ErrNotExist):
+			return nil
+		case fi.IsDir && errors.Is(err, ufs.ErrNotEmpty) && round < removeAllRounds:
+			continue
+		}
 		return ufsErr("delete", p, err)
 	}
-	return nil
 }
