@@ -41,7 +41,9 @@ import (
 //     free ports (tests run several locals side by side so).
 //   - Executor i keeps its MEM tier in /dev/shm/sluice/local-<hash of the data dir>/
 //     executor-<i>, so two locals in different folders never share blocks, and a clean
-//     stop and start finds the cached blocks again. A relaunch of a slot in the same run
+//     stop and start finds the cached blocks again. The directory records its data
+//     directory (local_memgc.go), and each start removes the MEM directories of data
+//     directories that were deleted since. A relaunch of a slot in the same run
 //     (after its executor ended without being asked to) passes --format: the replacement
 //     starts empty, as a new node would, and blocks that lived only on the lost executor
 //     are gone. This holds even for an executor that failed before it served (a port in
@@ -212,6 +214,7 @@ func runLocalCluster(ctx context.Context, opts localOptions) error {
 		return err
 	}
 	defer unlock()
+	opts.tidyMemDirs()
 	logFile, err := os.OpenFile(filepath.Join(opts.DataDir, "logs", "master.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open master log: %w", err)
