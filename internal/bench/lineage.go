@@ -153,8 +153,14 @@ func (r *runner) runWriteJob(ctx context.Context, out string) (id string, wall, 
 
 // waitJob polls the job until it is COMPLETED; a job that ends otherwise is an error.
 func (r *runner) waitJob(ctx context.Context, id string) error {
-	return poll(ctx, 10*time.Minute, jobCheckEvery, func() (bool, error) {
-		j, err := r.sc.GetJob(ctx, id)
+	return WaitJob(ctx, r.sc, id, jobCheckEvery)
+}
+
+// WaitJob polls job id every interval until it is COMPLETED; a job that ends otherwise
+// is an error naming its state, message and log tail.
+func WaitJob(ctx context.Context, cl *client.Client, id string, every time.Duration) error {
+	return Poll(ctx, 10*time.Minute, every, func() (bool, error) {
+		j, err := cl.GetJob(ctx, id)
 		if err != nil {
 			return false, err
 		}
@@ -222,7 +228,7 @@ func (r *runner) recoveryRound(ctx context.Context, out string, size int64, crc 
 	if j, err := r.sc.GetJob(ctx, id); err == nil && j.GetAttempts() < 2 {
 		r.note(FigRecovery + ": a run read the output without a recompute (it was checkpointed first)")
 	}
-	err = poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
+	err = Poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
 		live, err := r.sc.Executors(ctx, false)
 		return len(live) >= want, err
 	})

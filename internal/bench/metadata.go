@@ -25,14 +25,14 @@ var (
 	targetGetStatus = &Target{Value: 30000}
 )
 
-// metaOp is one metadata operation of client i, its j-th.
-type metaOp func(ctx context.Context, cl *client.Client, i, j int) error
+// MetaOp is one metadata operation of client i, its j-th.
+type MetaOp func(ctx context.Context, cl *client.Client, i, j int) error
 
 // metaFigure is one metadata row: an operation and how many each client runs per run.
 type metaFigure struct {
 	name      string
 	perClient func(clients int) int
-	op        func(run int) metaOp
+	op        func(run int) MetaOp
 	target    *Target
 }
 
@@ -57,7 +57,7 @@ func (r *runner) metadataGroup(ctx context.Context) error {
 			return err
 		}
 	}
-	_, err = runOps(ctx, clients, statFiles, func(ctx context.Context, cl *client.Client, i, j int) error {
+	_, err = RunOps(ctx, clients, statFiles, func(ctx context.Context, cl *client.Client, i, j int) error {
 		return create(statPath(i, j))(ctx, cl)
 	})
 	if err != nil {
@@ -68,7 +68,7 @@ func (r *runner) metadataGroup(ctx context.Context) error {
 		return err
 	}
 	per := (r.cfg.ListEntries + len(clients) - 1) / len(clients)
-	_, err = runOps(ctx, clients, per, func(ctx context.Context, cl *client.Client, i, j int) error {
+	_, err = RunOps(ctx, clients, per, func(ctx context.Context, cl *client.Client, i, j int) error {
 		if k := i*per + j; k < r.cfg.ListEntries {
 			return create(fmt.Sprintf("%s/f%06d", listDir, k))(ctx, cl)
 		}
@@ -103,18 +103,18 @@ func (r *runner) metadataGroup(ctx context.Context) error {
 	}
 	n := len(clients)
 	figures := []metaFigure{
-		{"create+complete (empty files)", perClient(max(1, r.cfg.MetaOps/8), r.cfg.MetaOps), func(run int) metaOp {
+		{"create+complete (empty files)", perClient(max(1, r.cfg.MetaOps/8), r.cfg.MetaOps), func(run int) MetaOp {
 			return func(ctx context.Context, cl *client.Client, i, j int) error {
 				return create(fmt.Sprintf("%s/r%d-%04d", clientDir(i), run, j))(ctx, cl)
 			}
 		}, targetCreates},
-		{"getStatus", perClient(r.cfg.MetaOps, 8*r.cfg.MetaOps), func(int) metaOp {
+		{"getStatus", perClient(r.cfg.MetaOps, 8*r.cfg.MetaOps), func(int) MetaOp {
 			return func(ctx context.Context, cl *client.Client, i, j int) error {
 				_, err := cl.Stat(ctx, statPath(i, j))
 				return err
 			}
 		}, targetGetStatus},
-		{fmt.Sprintf("list a %d-entry directory", r.cfg.ListEntries), perClient(max(1, r.cfg.MetaOps/512), max(1, r.cfg.MetaOps/1024)*n), func(int) metaOp {
+		{fmt.Sprintf("list a %d-entry directory", r.cfg.ListEntries), perClient(max(1, r.cfg.MetaOps/512), max(1, r.cfg.MetaOps/1024)*n), func(int) MetaOp {
 			return func(ctx context.Context, cl *client.Client, i, j int) error {
 				got, err := cl.List(ctx, listDir, client.ListOptions{})
 				if err == nil && len(got) != r.cfg.ListEntries {
@@ -139,9 +139,9 @@ func (r *runner) metadataGroup(ctx context.Context) error {
 				ops := f.perClient(c)
 				op := f.op(run*10 + c)
 				m, s, err := pairedRun(run, func() (time.Duration, error) {
-					return runOps(ctx, clients[:c], ops, op)
+					return RunOps(ctx, clients[:c], ops, op)
 				}, func() (time.Duration, error) {
-					d, err := runOps(ctx, stubClients[:c], ops, op)
+					d, err := RunOps(ctx, stubClients[:c], ops, op)
 					if err != nil {
 						err = fmt.Errorf("stub master: %w", err)
 					}
@@ -163,9 +163,9 @@ func (r *runner) metadataGroup(ctx context.Context) error {
 	return err
 }
 
-// runOps runs op perClient times on every client at once, one goroutine per client, and
+// RunOps runs op perClient times on every client at once, one goroutine per client, and
 // returns the wall time from the start of the first to the end of the last.
-func runOps(ctx context.Context, clients []*client.Client, perClient int, op metaOp) (time.Duration, error) {
+func RunOps(ctx context.Context, clients []*client.Client, perClient int, op MetaOp) (time.Duration, error) {
 	errs := make([]error, len(clients))
 	var wg sync.WaitGroup
 	start := time.Now()

@@ -112,7 +112,7 @@ func StartMinIO(ctx context.Context, bin, dir string) (*MinIO, error) {
 func (m *MinIO) waitLive(ctx context.Context) error {
 	hc := &http.Client{Timeout: time.Second}
 	url := "http://" + m.Target.Endpoint + "/minio/health/live"
-	return poll(ctx, time.Minute, 50*time.Millisecond, func() (bool, error) {
+	return Poll(ctx, time.Minute, 50*time.Millisecond, func() (bool, error) {
 		select {
 		case <-m.exited:
 			return false, errors.New("MinIO exited before it was live (see minio.log)")

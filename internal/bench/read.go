@@ -285,7 +285,7 @@ func (r *runner) prepareUFSCached(ctx context.Context, data []byte) (ufsFile, er
 // waitCached polls the block locations of path until every block has a copy (cached)
 // or none has (!cached), up to a minute.
 func (r *runner) waitCached(ctx context.Context, path string, cached bool) error {
-	return poll(ctx, time.Minute, 5*time.Millisecond, func() (bool, error) {
+	return Poll(ctx, time.Minute, 5*time.Millisecond, func() (bool, error) {
 		bl, err := r.sc.BlockLocations(ctx, path)
 		if err != nil {
 			return false, err

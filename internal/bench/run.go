@@ -304,7 +304,7 @@ func (r *runner) path(name string) string { return r.cfg.Dir + "/" + name }
 // waitUsedAtMost polls the executor list until the executors' used bytes drop to at
 // most limit (block removals travel with heartbeats), up to a minute.
 func (r *runner) waitUsedAtMost(ctx context.Context, limit int64) error {
-	return poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
+	return Poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
 		used, err := r.usedBytes(ctx)
 		return used <= limit, err
 	})
@@ -323,9 +323,9 @@ func (r *runner) usedBytes(ctx context.Context) (int64, error) {
 	return used, nil
 }
 
-// poll calls f every interval until it reports done or fails, and fails itself when
+// Poll calls f every interval until it reports done or fails, and fails itself when
 // timeout passes first.
-func poll(ctx context.Context, timeout, interval time.Duration, f func() (bool, error)) error {
+func Poll(ctx context.Context, timeout, interval time.Duration, f func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(interval)

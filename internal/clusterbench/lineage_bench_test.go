@@ -158,7 +158,7 @@ func recoveryRound(ctx context.Context, le *lineageEnv, out string) (recoveryTim
 	}
 	// Executors drop a deleted file's blocks at their next heartbeats: wait, so that the
 	// next round's output fits on one executor again.
-	err = poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
+	err = bench.Poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
 		var used int64
 		for _, e := range le.c.LiveExecutors() {
 			used += e.GetUsedBytes()

@@ -73,32 +73,12 @@ func (e *lineageEnv) holdCheckpoints(tb testing.TB) {
 	if _, err := bench.WriteFile(ctx, e.cl, "/checkpoint-debt", client.WriteAsyncThrough, bench.Payload(1<<20, 99)); err != nil {
 		tb.Fatal(err)
 	}
-	err := poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
+	err := bench.Poll(ctx, time.Minute, 10*time.Millisecond, func() (bool, error) {
 		fi, err := e.cl.Stat(ctx, "/checkpoint-debt")
 		return err == nil && fi.Persistence == sluicepb.PersistenceState_PERSISTENCE_STATE_PERSISTED, err
 	})
 	if err != nil {
 		tb.Fatalf("the checkpoint of /checkpoint-debt: %v", err)
-	}
-}
-
-// poll calls f every interval until it reports done or fails, and fails itself when
-// timeout passes first.
-func poll(ctx context.Context, timeout, interval time.Duration, f func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		done, err := f()
-		if err != nil || done {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not done after %v: %w", timeout, ctx.Err())
-		case <-tick.C:
-		}
 	}
 }
 
@@ -160,19 +140,7 @@ func (e *lineageEnv) runJob(ctx context.Context, out string) (id string, wall, w
 // waitCompleted polls the job every few milliseconds until it is COMPLETED; a job that
 // ends otherwise is an error.
 func (e *lineageEnv) waitCompleted(ctx context.Context, id string) error {
-	return poll(ctx, 10*time.Minute, 2*time.Millisecond, func() (bool, error) {
-		j, err := e.cl.GetJob(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		switch j.GetState() {
-		case sluicepb.JobState_JOB_STATE_COMPLETED:
-			return true, nil
-		case sluicepb.JobState_JOB_STATE_FAILED, sluicepb.JobState_JOB_STATE_KILLED:
-			return false, fmt.Errorf("job %s %v: %s %s", id, j.GetState(), j.GetMessage(), j.GetLogTail())
-		}
-		return false, nil
-	})
+	return bench.WaitJob(ctx, e.cl, id, 2*time.Millisecond)
 }
 
 // holderSlot returns the slot of the one executor holding every block of path.

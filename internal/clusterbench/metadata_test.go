@@ -2,9 +2,7 @@ package clusterbench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,26 +66,6 @@ func clientDir(i int) string { return fmt.Sprintf("/bench/meta/c%02d", i) }
 // statPath is the j-th file of client i's directory.
 func statPath(i, j int) string { return fmt.Sprintf("%s/s%03d", clientDir(i), j) }
 
-// runOps runs op perClient times on every client at once, one goroutine per client, and
-// returns the wall time from the start of the first to the end of the last.
-func runOps(ctx context.Context, clients []*client.Client, perClient int, op func(ctx context.Context, cl *client.Client, i, j int) error) (time.Duration, error) {
-	errs := make([]error, len(clients))
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i, cl := range clients {
-		wg.Go(func() {
-			for j := range perClient {
-				if err := op(ctx, cl, i, j); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start), errors.Join(errs...)
-}
-
 // createOp creates and completes an empty MUST_CACHE file named by the round.
 func createOp(round int) func(ctx context.Context, cl *client.Client, i, j int) error {
 	return func(ctx context.Context, cl *client.Client, i, j int) error {
@@ -117,7 +95,7 @@ func (m *metaEnv) metaRound(ctx context.Context, perClient int, op func(ctx cont
 	var rt roundTimes
 	run := func(clients []*client.Client, wall, cpu *time.Duration) error {
 		c0 := processCPU()
-		d, err := runOps(ctx, clients, perClient, op)
+		d, err := bench.RunOps(ctx, clients, perClient, op)
 		*wall, *cpu = d, processCPU()-c0
 		return err
 	}
