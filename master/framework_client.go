@@ -189,26 +189,35 @@ func (l *FrameworkLauncher) ReportExecutorLosses(ctx context.Context, r Executor
 // not ready (starting, gaining leadership).
 func (l *FrameworkLauncher) reportLoss(ctx context.Context, r ExecutorLossReporter, ev *sluicepb.SchedulerEvent) {
 	id := ev.GetTaskId()
+	err := ReportLossRetrying(ctx, r, id)
+	switch {
+	case err == nil:
+		l.log.Info("executor loss reported", "task_id", id, "host", ev.GetHost(), "reason", ev.GetReason())
+	case ctx.Err() != nil:
+	case errors.Is(err, ErrNotLeader):
+		l.log.Debug("executor loss left to the leader", "task_id", id)
+	case errors.Is(err, ErrNotFound):
+		l.log.Info("lost executor unknown to the master", "task_id", id, "reason", ev.GetReason())
+	default:
+		l.log.Warn("cannot report executor loss; the heartbeat timeout will catch it", "task_id", id, "err", err)
+	}
+}
+
+// ReportLossRetrying reports the executor id lost to r, retrying with doubling pauses
+// (from 50 ms, about 6 s in all) while the master is not serving yet (ErrUnavailable
+// that is not a NOT_LEADER answer). It returns nil once reported, else the last error
+// (ErrNotFound for an executor the master does not know, ErrNotLeader off the leader,
+// ctx's error when ctx ends).
+func ReportLossRetrying(ctx context.Context, r ExecutorLossReporter, id string) error {
 	delay := 50 * time.Millisecond
 	for {
 		err := r.ReportExecutorLost(ctx, id)
-		switch {
-		case err == nil:
-			l.log.Info("executor loss reported", "task_id", id, "host", ev.GetHost(), "reason", ev.GetReason())
-			return
-		case errors.Is(err, ErrNotLeader):
-			l.log.Debug("executor loss left to the leader", "task_id", id)
-			return
-		case errors.Is(err, ErrNotFound):
-			l.log.Info("lost executor unknown to the master", "task_id", id, "reason", ev.GetReason())
-			return
-		case !errors.Is(err, ErrUnavailable) || delay > 5*time.Second:
-			l.log.Warn("cannot report executor loss; the heartbeat timeout will catch it", "task_id", id, "err", err)
-			return
+		if err == nil || errors.Is(err, ErrNotLeader) || !errors.Is(err, ErrUnavailable) || delay > 5*time.Second {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		case <-time.After(delay):
 			delay *= 2
 		}

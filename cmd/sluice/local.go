@@ -375,26 +375,15 @@ func (lc *localCluster) onLoss(ctx context.Context, ev scheduler.TaskEvent) {
 		return
 	}
 	fmt.Fprintf(lc.out, "executor %s (pid %d) lost: %s; starting a new one with empty storage\n", ev.TaskID, ev.PID, ev.Message)
-	delay := 50 * time.Millisecond
-	for {
-		err := lc.master.ReportExecutorLost(ctx, string(ev.TaskID))
-		switch {
-		case err == nil:
-			lc.log.Info("executor loss reported", "task_id", ev.TaskID)
-			return
-		case errors.Is(err, master.ErrNotFound):
-			lc.log.Info("lost executor was not registered", "task_id", ev.TaskID)
-			return
-		case !errors.Is(err, master.ErrUnavailable) || delay > 5*time.Second:
-			lc.log.Warn("cannot report executor loss; the heartbeat timeout will catch it", "task_id", ev.TaskID, "err", err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-			delay *= 2
-		}
+	err := master.ReportLossRetrying(ctx, lc.master, string(ev.TaskID))
+	switch {
+	case err == nil:
+		lc.log.Info("executor loss reported", "task_id", ev.TaskID)
+	case ctx.Err() != nil:
+	case errors.Is(err, master.ErrNotFound):
+		lc.log.Info("lost executor was not registered", "task_id", ev.TaskID)
+	default:
+		lc.log.Warn("cannot report executor loss; the heartbeat timeout will catch it", "task_id", ev.TaskID, "err", err)
 	}
 }
 
