@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/sluicedata/sluice/scheduler"
@@ -64,20 +62,12 @@ func Factory(ctx context.Context, opts scheduler.BackendOptions) (scheduler.Back
 	if opts.DataDir != "" {
 		cfg.LogDir = filepath.Join(opts.DataDir, "logs")
 	}
-	for _, k := range slices.Sorted(maps.Keys(opts.Settings)) {
-		v := opts.Settings[k]
-		switch k {
-		case SettingLogDir:
-			cfg.LogDir = v
-		case SettingKillGrace:
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return nil, fmt.Errorf("setting %s=%q: %v: %w", k, v, err, ErrInvalidConfig)
-			}
-			cfg.KillGrace = d
-		default:
-			return nil, fmt.Errorf("unknown setting %q: %w", k, ErrInvalidConfig)
-		}
+	err := scheduler.ApplySettings(opts.Settings, map[string]func(string) error{
+		SettingLogDir:    scheduler.SetString(&cfg.LogDir),
+		SettingKillGrace: scheduler.SetParsed(&cfg.KillGrace, time.ParseDuration),
+	}, ErrInvalidConfig)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
